@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/gitserver"
+	"github.com/slipwayhq/slipway/release"
+)
+
+type serveCommand struct{}
+
+func (c *serveCommand) Usage() {
+	fmt.Fprintln(os.Stderr, `Usage: slipway serve [--config FILE]
+
+Runs the SSH server that deploys on git push. Without --config it reads
+./slipway.toml, or else runs on its built-in default: it listens on
+127.0.0.1:2222, accepts your own SSH keys, and deploys any app to this
+machine (branch main to staging, branch production to production).
+
+SIGHUP reloads the configuration; SIGTERM stops accepting connections and
+waits for running deploys to finish.
+
+Example:
+  slipway serve --config /etc/slipway/slipway.toml`)
+}
+
+func (c *serveCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("slipway serve", flag.ContinueOnError)
+	fs.Usage = c.Usage
+	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, embedded, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	hostKey, err := loadOrCreateHostKey(filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"))
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the slipway binary for the git hook: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	engine := &release.Engine{DataDir: cfg.DataDir, Log: log}
+	srv := gitserver.NewServer(cfg, hostKey, engine, log)
+	srv.Version = versionString()
+
+	go reloadOnHangup(ctx, srv, *path, embedded, log)
+
+	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).
+		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
+	printWelcome(os.Stdout, cfg, embedded, ln.Addr().String(), hostKey)
+	return srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
+}
+
+// socketPath is the hook socket. Unix socket paths are limited to about
+// 100 bytes, so a deep data directory gets a socket in the temp directory.
+func socketPath(dataDir string) string {
+	p := filepath.Join(dataDir, "run", "hook.sock")
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join(os.TempDir(), "slipway-"+hex.EncodeToString(sum[:6])+".sock")
+}
+
+func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, embedded bool, log zerolog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, _, err := loadConfig(path)
+		if embedded {
+			cfg, err = config.Default()
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("configuration not reloaded; the previous one stays in force")
+			continue
+		}
+		if cfg.DataDir != srv.DataDir || cfg.Listen != srv.Config().Listen {
+			log.Warn().Msg("listen and data_dir changes take effect on restart")
+		}
+		srv.SetConfig(cfg)
+		log.Info().Int("users", len(cfg.Users)).Int("apps", len(cfg.Apps)).Msg("configuration reloaded")
+	}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil || cfg.LogLevel == "" {
+		level = zerolog.InfoLevel
+	}
+	console := cfg.LogFormat == "console"
+	if cfg.LogFormat == "" || cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	zerolog.DurationFieldUnit = time.Millisecond
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// loadOrCreateHostKey reads the server's SSH host key, creating it (0600)
+// on first start.
+func loadOrCreateHostKey(path string) (gossh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		block, err := gossh.MarshalPrivateKey(priv, "slipway host key")
+		if err != nil {
+			return nil, err
+		}
+		data = pem.EncodeToMemory(block)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, fmt.Errorf("write host key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read host key: %w", err)
+	}
+	signer, err := gossh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return signer, nil
+}
+
+func printWelcome(w io.Writer, cfg *config.Config, embedded bool, addr string, hostKey gossh.Signer) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	remote := fmt.Sprintf("ssh://git@%s:%s/", host, port)
+	fmt.Fprintf(w, "Slipway %s is listening on %s (host key %s).\n", versionString(), addr, gossh.FingerprintSHA256(hostKey.PublicKey()))
+	fmt.Fprintf(w, "Data directory: %s\n", cfg.DataDir)
+	if !embedded {
+		fmt.Fprintf(w, "Configuration: %s\n", cfg.File)
+		return
+	}
+	var users []string
+	for _, u := range cfg.Users {
+		users = append(users, fmt.Sprintf("%s (%d keys)", u.Name, len(u.PublicKeys)))
+	}
+	deployDir := filepath.Join(cfg.DataDir, "deploy")
+	fmt.Fprintf(w, `No slipway.toml here, so this is the built-in configuration:
+  users:  %s, from ~/.ssh/authorized_keys and ~/.ssh/*.pub
+  apps:   any name, created on first push
+  deploy: branch main → staging, branch production → production,
+          on this machine under %s/<app>/<env>
+
+Try it from any git repository with a commit on main:
+  git remote add deploy %smyapp
+  git push deploy main
+  readlink %s/myapp/staging/current
+
+Write your own configuration with: slipway init
+`, strings.Join(users, ", "), deployDir, remote, deployDir)
+}

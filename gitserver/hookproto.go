@@ -1,0 +1,32 @@
+package gitserver
+
+// The proc-receive hook and the daemon talk over a unix socket in JSON
+// lines: the hook sends one hookRequest, the daemon answers with any
+// number of hookMessage lines carrying output, then one with the report.
+
+// RefCommand is one ref update git received.
+type RefCommand struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+	Ref string `json:"ref"`
+}
+
+// RefResult is the daemon's verdict on one RefCommand. Error "" means ok.
+type RefResult struct {
+	Ref   string `json:"ref"`
+	Error string `json:"error,omitempty"`
+}
+
+type hookRequest struct {
+	Token    string       `json:"token"`
+	Commands []RefCommand `json:"commands"`
+	Options  []string     `json:"options,omitempty"`
+}
+
+type hookMessage struct {
+	Out    string      `json:"out,omitempty"`    // one line for the pusher
+	Report []RefResult `json:"report,omitempty"` // final
+	Done   bool        `json:"done,omitempty"`
+}
+
+const zeroOID = "0000000000000000000000000000000000000000"

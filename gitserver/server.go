@@ -1,0 +1,309 @@
+package gitserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/rs/zerolog"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/release"
+)
+
+// Extension keys set on the connection once a key has proven itself.
+const (
+	extUser = "slipway-user"
+	extKey  = "slipway-key-fp"
+)
+
+// Server is Slipway's SSH server.
+type Server struct {
+	DataDir string
+	HostKey gossh.Signer
+	Engine  *release.Engine
+	Log     zerolog.Logger
+	// Version is reported by `ssh deploy version`.
+	Version string
+
+	cfg      atomic.Pointer[config.Config]
+	repoMu   sync.Mutex
+	pushes   sync.Map // token → *pushSession
+	deploys  sync.WaitGroup
+	ctx      context.Context // lives as long as the daemon; deploys run under it
+	ssh      *ssh.Server
+	hookSock *hookListener
+}
+
+// NewServer returns a server for cfg. exe is the slipway binary the git
+// hook runs; socket is the unix socket path the hook talks to.
+func NewServer(cfg *config.Config, hostKey gossh.Signer, engine *release.Engine, log zerolog.Logger) *Server {
+	s := &Server{DataDir: cfg.DataDir, HostKey: hostKey, Engine: engine, Log: log}
+	s.cfg.Store(cfg)
+	return s
+}
+
+// Config is the configuration in force.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+// SetConfig applies a new configuration to new connections.
+func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
+
+// Serve accepts SSH connections on ln and hook connections on the unix
+// socket at sock until ctx is done. It then stops accepting, and waits for
+// running deploys to finish before returning.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) error {
+	s.ctx = context.WithoutCancel(ctx)
+	if err := s.installHook(exe); err != nil {
+		return fmt.Errorf("install git hook: %w", err)
+	}
+	hl, err := s.listenHooks(sock)
+	if err != nil {
+		return err
+	}
+	s.hookSock = hl
+	go hl.serve()
+
+	s.ssh = &ssh.Server{
+		Handler:     s.handleSession,
+		IdleTimeout: 10 * time.Minute,
+		// A handler is required: without one gliderlabs/ssh would allow
+		// connections with no authentication at all.
+		PublicKeyHandler: func(ctx ssh.Context, key ssh.PublicKey) bool {
+			_, ok := s.Config().UserForKey(key)
+			return ok
+		},
+		ServerConfigCallback: func(ctx ssh.Context) *gossh.ServerConfig {
+			return &gossh.ServerConfig{
+				// Called once, for the key that actually signed: the
+				// identity is bound here, never in PublicKeyHandler,
+				// which also sees keys a client merely offers.
+				VerifiedPublicKeyCallback: s.verifiedKey,
+				MaxAuthTries:              6,
+			}
+		},
+		ConnectionFailedCallback: func(conn net.Conn, err error) {
+			s.Log.Debug().Str("remote", conn.RemoteAddr().String()).Err(err).Msg("ssh handshake failed")
+		},
+	}
+	s.ssh.AddHostKey(s.HostKey)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.ssh.Serve(ln) }()
+	select {
+	case err := <-errc:
+		hl.close()
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info().Msg("shutting down: no new connections; waiting for running deploys")
+	s.ssh.Close()
+	s.deploys.Wait()
+	hl.close()
+	return nil
+}
+
+func (s *Server) verifiedKey(conn gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+	u, ok := s.Config().UserForKey(key)
+	if !ok {
+		return nil, errors.New("unknown key")
+	}
+	return &gossh.Permissions{Extensions: map[string]string{
+		extUser: u.Name,
+		extKey:  gossh.FingerprintSHA256(key),
+	}}, nil
+}
+
+// identity is who is on the other end of a session.
+type identity struct {
+	User string
+	Key  string // fingerprint of the key that signed
+}
+
+func sessionIdentity(sess ssh.Session) (identity, bool) {
+	conn, ok := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
+	if !ok || conn.Permissions == nil {
+		return identity{}, false
+	}
+	u, k := conn.Permissions.Extensions[extUser], conn.Permissions.Extensions[extKey]
+	if u == "" || k == "" {
+		return identity{}, false
+	}
+	return identity{User: u, Key: k}, true
+}
+
+func (s *Server) handleSession(sess ssh.Session) {
+	id, ok := sessionIdentity(sess)
+	if !ok {
+		fmt.Fprintln(sess.Stderr(), "Permission denied.")
+		sess.Exit(1)
+		return
+	}
+	args := sess.Command()
+	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
+	if len(args) == 0 {
+		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText)
+		sess.Exit(0)
+		return
+	}
+	switch args[0] {
+	case "git-receive-pack", "git-upload-pack":
+		code := s.serveGit(sess, id, args, log)
+		sess.Exit(code)
+	case "help":
+		io.WriteString(sess, helpText)
+		sess.Exit(0)
+	case "version":
+		fmt.Fprintf(sess, "slipway %s\n", s.Version)
+		sess.Exit(0)
+	default:
+		log.Info().Str("command", printable(sess.RawCommand())).Msg("unknown command")
+		fmt.Fprintf(sess.Stderr(), "slipway: unknown command %q\n\n%s", printable(args[0]), helpText)
+		sess.Exit(2)
+	}
+}
+
+const helpText = `Commands:
+  git push <remote> <branch>    deploy the environment that <branch> feeds
+  git clone / git fetch         read an app's repository, release tags and notes
+  ssh <server> help             this text
+  ssh <server> version          the server's version
+`
+
+// serveGit runs the system git for a git-receive-pack or git-upload-pack
+// request and returns the exit status for the client.
+func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zerolog.Logger) int {
+	stderr := sess.Stderr()
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "slipway: usage: "+args[0]+" '<app>'")
+		return 2
+	}
+	app, err := AppFromPath(args[1])
+	if err != nil {
+		log.Info().Str("path", printable(args[1])).Msg("bad repository name")
+		fmt.Fprintln(stderr, "slipway: "+err.Error())
+		return 1
+	}
+	cfg := s.Config()
+	if _, ok := cfg.App(app); !ok {
+		log.Info().Str("app", app).Msg("unknown app")
+		fmt.Fprintf(stderr, "slipway: no app %q is configured on this server; configured apps: %s\n", app, strings.Join(appNames(cfg), ", "))
+		return 1
+	}
+	ctx := sess.Context()
+	dir, err := s.ensureRepo(ctx, app)
+	if err != nil {
+		log.Error().Err(err).Str("app", app).Msg("cannot create repository")
+		fmt.Fprintln(stderr, "slipway: the repository could not be created; the server log has details")
+		return 1
+	}
+
+	service := strings.TrimPrefix(args[0], "git-")
+	gitArgs := append(s.gitConfig(), service, dir)
+	cmd := exec.CommandContext(ctx, "git", gitArgs...)
+	cmd.Env = gitEnv()
+	if service == "upload-pack" {
+		for _, kv := range sess.Environ() {
+			// Protocol v2 makes fetches cheaper; nothing else from the
+			// client's environment reaches git.
+			if v, ok := strings.CutPrefix(kv, "GIT_PROTOCOL="); ok && validProtocol(v) {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+	}
+	if service == "receive-pack" {
+		token := newToken()
+		s.pushes.Store(token, &pushSession{identity: id, App: app, Repo: dir})
+		defer s.pushes.Delete(token)
+		cmd.Env = append(cmd.Env, "SLIPWAY_HOOK_SOCKET="+s.hookSock.path, "SLIPWAY_PUSH_TOKEN="+token)
+	}
+	cmd.Stdout = sess
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 1
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		log.Error().Err(err).Msg("cannot start git")
+		fmt.Fprintln(stderr, "slipway: git could not be started; the server log has details")
+		return 1
+	}
+	// Copy the client's data to git without making Wait depend on the
+	// client closing its side.
+	go func() {
+		io.Copy(stdin, sess)
+		stdin.Close()
+	}()
+	err = cmd.Wait()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+		if code < 0 {
+			code = 1
+		}
+	} else if err != nil {
+		code = 1
+	}
+	log.Info().Str("service", service).Str("app", app).Int("exit", code).Dur("duration", time.Since(start)).Msg("git service")
+	return code
+}
+
+// gitEnv is the environment git runs with: the daemon's, minus anything
+// that would point git elsewhere.
+func gitEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GIT_") || strings.HasPrefix(kv, "SLIPWAY_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func validProtocol(v string) bool {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '=' || r == ':') {
+			return false
+		}
+	}
+	return len(v) < 64
+}
+
+func appNames(cfg *config.Config) []string {
+	var names []string
+	for name := range cfg.Apps {
+		if name == "*" {
+			return []string{"any name (apps are created on first push)"}
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,513 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/hooks"
+)
+
+// Timeouts for steps that have no configured timeout.
+const (
+	exportTimeout = 10 * time.Minute
+	uploadTimeout = 30 * time.Minute
+	switchTimeout = 30 * time.Second
+	pruneTimeout  = 5 * time.Minute
+)
+
+// Request is one deploy: a pushed commit for an environment.
+type Request struct {
+	App    *config.App
+	Env    *config.Environment
+	Repo   string // bare repository path
+	Commit string // full commit id
+	// Old is the branch's value the pusher's push was based on ("" for a
+	// new branch). The deploy is refused if the branch moved since.
+	Old  string
+	User string
+	Key  string // SHA256 fingerprint of the key the pusher signed with
+}
+
+// Result is a successful deploy.
+type Result struct {
+	Release  string
+	Duration time.Duration
+}
+
+// DeployError is a failed deploy: which release, which step on which
+// host, why, and what every host runs now.
+type DeployError struct {
+	Release string   // "" when the deploy failed before a number was given
+	Step    string   // "export", "upload", "switch", "health", ...
+	Host    string   // "" for steps that run on the server
+	Err     error    // the cause
+	Live    []string // "local: v2" for each host, after rollback
+}
+
+func (e *DeployError) Error() string { return e.Reason() }
+func (e *DeployError) Unwrap() error { return e.Err }
+
+// Reason is the one-line cause shown in `! [remote rejected] ... (deploy failed: <reason>)`.
+func (e *DeployError) Reason() string {
+	var what string
+	switch e.Step {
+	case "health":
+		what = "health check failed"
+	default:
+		what = e.Step + " failed"
+	}
+	if e.Host != "" {
+		what += " on " + e.Host
+	}
+	return what
+}
+
+// Deploy ships req.Commit to every host of req.Env and makes it live, wave
+// by wave, or leaves every host on the release it ran before. Progress goes
+// to out, one line per step; the returned error is a *LockedError, or a
+// *DeployError, or (for an unexpected failure) any other error.
+//
+// ctx should belong to the daemon, not to the pusher's connection: a
+// pusher who disconnects must not leave hosts half switched.
+func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Result, error) {
+	app, env := req.App.Name, req.Env.Name
+	unlock, err := e.lock(app, env, req.User)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	head, err := BranchHead(req.Repo, req.Env.Branch)
+	if err != nil {
+		return nil, err
+	}
+	if head != req.Old {
+		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
+	}
+
+	d := &deploy{e: e, req: req, p: newPrinter(out), start: time.Now()}
+	d.log = e.Log.With().Str("app", app).Str("env", env).Str("user", req.User).Str("commit", short(req.Commit)).Logger()
+	return d.run(ctx)
+}
+
+// deploy is the state of one running deploy.
+type deploy struct {
+	e     *Engine
+	req   Request
+	p     *printer
+	log   zerolog.Logger
+	start time.Time
+
+	rel      string
+	hosts    []Host
+	prev     map[string]string // host → release current pointed to before
+	switched []Host            // hosts whose current now points to rel
+}
+
+func (d *deploy) run(ctx context.Context) (*Result, error) {
+	req := d.req
+	app, env := req.App.Name, req.Env.Name
+	subject, err := CommitSubject(req.Repo, req.Commit)
+	if err != nil {
+		return nil, err
+	}
+
+	// Number the release and tag it before anything else, so every
+	// attempt, failed or not, is in the history.
+	mu := d.e.appMutex(app)
+	mu.Lock()
+	last, err := LastRelease(req.Repo)
+	if err == nil {
+		d.rel = ReleaseName(last + 1)
+		err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
+	}
+	mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	d.e.setLockRelease(app, env, d.rel)
+	d.log = d.log.With().Str("release", d.rel).Logger()
+	d.log.Info().Str("key", req.Key).Msg("deploy started")
+
+	plural := ""
+	if n := len(req.Env.Hosts); n > 1 {
+		plural = fmt.Sprintf(", %d hosts", n)
+	}
+	d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+
+	err = d.ship(ctx)
+	if err == nil {
+		err = d.switchWaves(ctx)
+	}
+	if err != nil {
+		return nil, d.fail(ctx, err)
+	}
+
+	if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
+		// Every host runs the new release already; say so rather than
+		// roll back a healthy deploy over a ref race.
+		d.log.Error().Err(err).Msg("hosts switched but the branch could not be moved")
+		d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
+	}
+	d.note(ctx, fmt.Sprintf("%s %s live: deployed by %s at %s", d.rel, env, req.User, time.Now().UTC().Format(time.RFC3339)))
+	d.prune(ctx)
+	dur := time.Since(d.start)
+	d.p.line("deployed %s to %s in %s", d.rel, env, seconds(dur))
+	d.log.Info().Dur("duration", dur).Msg("deploy finished")
+	return &Result{Release: d.rel, Duration: dur}, nil
+}
+
+// ship exports the tree and uploads it to every host. Nothing is live yet.
+func (d *deploy) ship(ctx context.Context) error {
+	req := d.req
+	app, env := req.App.Name, req.Env.Name
+	d.e.cleanStaging(app, env)
+	defer d.e.cleanStaging(app, env)
+
+	// Connect and learn what each host runs now.
+	d.prev = make(map[string]string)
+	for _, name := range req.Env.Hosts {
+		h, err := d.e.connect(ctx, req.Env, name)
+		if err != nil {
+			return &HostError{Host: name, Step: "connect", Err: err}
+		}
+		d.hosts = append(d.hosts, h)
+		cur, err := h.Current(ctx)
+		if err != nil {
+			return &HostError{Host: name, Step: "connect", Err: err}
+		}
+		d.prev[name] = cur
+	}
+
+	// The manifest of the release most hosts run decides mtimes (see Manifest).
+	base := majority(d.prev)
+	var prevManifest *Manifest
+	if base != "" {
+		m, err := ReadManifest(d.e.manifestFile(app, base))
+		if err != nil {
+			d.log.Warn().Err(err).Msg("previous manifest unreadable; uploading everything")
+		}
+		prevManifest = m
+	}
+
+	t := time.Now()
+	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
+	defer cancel()
+	staging := d.e.stagingDir(app, env, d.rel)
+	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest)
+	if err != nil {
+		return &stepError{step: "export", err: err}
+	}
+	if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
+		return &stepError{step: "export", err: err}
+	}
+	d.p.step("export", "", "ok   %s files, %s  %s", thousands(st.Files), humanBytes(st.Bytes), seconds(time.Since(t)))
+	for _, s := range st.Skipped {
+		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
+	}
+	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
+
+	return d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+		t := time.Now()
+		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+		defer cancel()
+		us, err := h.Upload(uctx, staging, d.rel, d.prev[h.Name()])
+		if err != nil {
+			d.p.step("upload", h.Name(), "FAILED: %v", err)
+			return &HostError{Host: h.Name(), Step: "upload", Err: err}
+		}
+		d.p.step("upload", h.Name(), "ok   %s files changed, %s sent  %s", thousands(us.Files), humanBytes(us.BytesSent), seconds(time.Since(t)))
+		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Dur("duration", time.Since(t)).Msg("uploaded")
+		return nil
+	})
+}
+
+// switchWaves switches the hosts wave by wave, checking health after each.
+func (d *deploy) switchWaves(ctx context.Context) error {
+	names := make([]string, len(d.hosts))
+	byName := make(map[string]Host, len(d.hosts))
+	for i, h := range d.hosts {
+		names[i] = h.Name()
+		byName[h.Name()] = h
+	}
+	plan, err := Plan(names, d.req.Env.Waves)
+	if err != nil {
+		return &stepError{step: "plan", err: err}
+	}
+	for i, wave := range plan {
+		label := "switch"
+		if len(plan) > 1 {
+			label = fmt.Sprintf("wave %d/%d", i+1, len(plan))
+		}
+		hosts := make([]Host, len(wave))
+		for j, n := range wave {
+			hosts[j] = byName[n]
+		}
+		var mu sync.Mutex
+		err := d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+			sctx, cancel := context.WithTimeout(ctx, switchTimeout)
+			defer cancel()
+			if err := h.Switch(sctx, d.rel); err != nil {
+				d.p.step(label, h.Name(), "FAILED to switch: %v", err)
+				return &HostError{Host: h.Name(), Step: "switch", Err: err}
+			}
+			mu.Lock()
+			d.switched = append(d.switched, h)
+			mu.Unlock()
+			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
+			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
+			return d.health(ctx, h)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// health runs the environment's health check on h.
+func (d *deploy) health(ctx context.Context, h Host) error {
+	hc := d.req.Env.Health
+	if hc == nil || hc.Command == "" {
+		return nil
+	}
+	env := d.hookEnv(h)
+	policy := hooks.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
+	res := hooks.Check(ctx, policy, func(ctx context.Context) ([]byte, error) {
+		return h.Run(ctx, d.rel, hc.Command, env)
+	}, func(n int, err error) {
+		d.log.Debug().Str("step", "health").Str("host", h.Name()).Int("attempt", n).AnErr("result", err).Msg("health attempt")
+	})
+	if res.Err != nil {
+		d.p.step("health", h.Name(), "FAILED after %d attempts: %v", res.Attempts, res.Err)
+		for _, l := range res.Tail {
+			d.p.step("", "", "| %s", l)
+		}
+		d.log.Warn().Str("step", "health").Str("host", h.Name()).Int("attempts", res.Attempts).Err(res.Err).Msg("health check failed")
+		return &HostError{Host: h.Name(), Step: "health", Err: res.Err}
+	}
+	d.p.step("health", h.Name(), "ok (attempt %d/%d, %s)", res.Attempts, policy.Attempts, seconds(res.Duration))
+	d.log.Info().Str("step", "health").Str("host", h.Name()).Int("attempts", res.Attempts).Dur("duration", res.Duration).Msg("healthy")
+	return nil
+}
+
+func (d *deploy) hookEnv(h Host) []string {
+	return []string{
+		"SLIPWAY_APP=" + d.req.App.Name,
+		"SLIPWAY_ENV=" + d.req.Env.Name,
+		"SLIPWAY_RELEASE=" + d.rel,
+		"SLIPWAY_COMMIT=" + d.req.Commit,
+		"SLIPWAY_PREVIOUS_RELEASE=" + d.prev[h.Name()],
+		"SLIPWAY_HOST=" + h.Name(),
+	}
+}
+
+// fail rolls back every switched host, removes the failed release from
+// the hosts, records the outcome and returns the *DeployError.
+func (d *deploy) fail(ctx context.Context, cause error) error {
+	de := &DeployError{Release: d.rel, Err: cause}
+	var he *HostError
+	var se *stepError
+	switch {
+	case errors.As(cause, &he):
+		de.Step, de.Host, de.Err = he.Step, he.Host, he.Err
+	case errors.As(cause, &se):
+		de.Step, de.Err = se.step, se.err
+	default:
+		de.Step = "deploy"
+	}
+	d.log.Error().Str("step", de.Step).Str("host", de.Host).Err(de.Err).Msg("deploy failed; rolling back")
+
+	// Rolling back must not be cut short by the cause of the failure.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	rolledBack := make(map[string]bool)
+	for _, h := range d.switched {
+		prev := d.prev[h.Name()]
+		if err := h.Switch(rctx, prev); err != nil {
+			d.p.step("rollback", h.Name(), "FAILED: %v; current still points to releases/%s", err, d.rel)
+			d.log.Error().Str("step", "rollback").Str("host", h.Name()).Err(err).Msg("rollback failed")
+			continue
+		}
+		rolledBack[h.Name()] = true
+		if prev == "" {
+			d.p.step("rollback", h.Name(), "current removed (this was the first release)")
+		} else {
+			d.p.step("rollback", h.Name(), "current → releases/%s", prev)
+		}
+	}
+	for _, h := range d.hosts {
+		if cur, err := h.Current(rctx); err == nil && cur != d.rel {
+			if err := h.Remove(rctx, d.rel); err != nil {
+				d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot remove failed release")
+			}
+		}
+	}
+
+	// What runs where now.
+	live := map[string][]string{}
+	for _, name := range d.req.Env.Hosts {
+		rel := d.prev[name]
+		if d.isSwitched(name) && !rolledBack[name] {
+			rel = d.rel
+		}
+		if rel == "" {
+			rel = "nothing"
+		}
+		live[rel] = append(live[rel], name)
+		de.Live = append(de.Live, name+": "+rel)
+	}
+	var now string
+	if len(live) == 1 {
+		for rel := range live {
+			if rel == "nothing" {
+				now = d.req.Env.Name + " has no live release yet"
+			} else {
+				now = d.req.Env.Name + " still runs " + rel
+			}
+		}
+	} else {
+		now = "hosts now run: " + strings.Join(de.Live, ", ")
+	}
+	if d.rel != "" {
+		d.note(rctx, fmt.Sprintf("%s %s failed: %s: %v (pushed by %s at %s)", d.rel, d.req.Env.Name, de.Reason(), Sanitize(de.Err.Error(), 200), d.req.User, d.start.UTC().Format(time.RFC3339)))
+		d.p.line("release %s FAILED: %s; %s", d.rel, de.Reason(), now)
+	}
+	return de
+}
+
+func (d *deploy) isSwitched(name string) bool {
+	for _, h := range d.switched {
+		if h.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// note records an outcome in git; a failure here is logged, never fatal.
+func (d *deploy) note(ctx context.Context, line string) {
+	mu := d.e.appMutex(d.req.App.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := AppendNote(ctx, d.req.Repo, d.req.Commit, line); err != nil {
+		d.log.Error().Err(err).Msg("cannot record release outcome")
+	}
+}
+
+// prune removes old releases beyond keep_releases on every host, never the
+// live one nor the one it replaced.
+func (d *deploy) prune(ctx context.Context) {
+	keep := d.req.App.KeepReleases
+	if keep < 2 {
+		keep = 2
+	}
+	pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+	defer cancel()
+	d.forEachHost(pctx, d.hosts, func(ctx context.Context, h Host) error {
+		rels, err := h.Releases(ctx)
+		if err != nil {
+			d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot list releases for pruning")
+			return nil
+		}
+		var removed []string
+		for i := 0; i < len(rels)-keep; i++ {
+			r := rels[i]
+			if r == d.rel || r == d.prev[h.Name()] {
+				continue
+			}
+			if err := h.Remove(ctx, r); err != nil {
+				d.log.Warn().Str("host", h.Name()).Str("old", r).Err(err).Msg("cannot remove old release")
+				continue
+			}
+			removed = append(removed, r)
+		}
+		if len(removed) > 0 {
+			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(removed, " "), keep)
+		}
+		return nil
+	})
+}
+
+// forEachHost runs fn on hosts in parallel, at most Env.Parallelism at
+// once, and returns the first error. Hosts not yet started when a failure
+// is known are skipped.
+func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
+	par := d.req.Env.Parallelism
+	if par < 1 {
+		par = 10
+	}
+	sem := make(chan struct{}, par)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, h := range hosts {
+		sem <- struct{}{}
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, h); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// stepError is a failure of a server-side step (export, plan).
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// majority returns the release most hosts run ("" if none runs one).
+func majority(prev map[string]string) string {
+	count := map[string]int{}
+	best, bestN := "", 0
+	for _, r := range prev {
+		if r == "" {
+			continue
+		}
+		count[r]++
+		if count[r] > bestN || (count[r] == bestN && r > best) {
+			best, bestN = r, count[r]
+		}
+	}
+	return best
+}
+
+func short(oid string) string {
+	if oid == "" {
+		return "(none)"
+	}
+	if len(oid) > 7 {
+		return oid[:7]
+	}
+	return oid
+}

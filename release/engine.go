@@ -1,0 +1,139 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayhq/slipway/config"
+)
+
+// Engine runs deploys. One Engine serves the whole daemon: it holds the
+// per-environment locks, so it must not be copied.
+type Engine struct {
+	// DataDir holds staging trees and manifests (under DataDir/staging and
+	// DataDir/manifests).
+	DataDir string
+	Log     zerolog.Logger
+	// Connect returns the host name for env. Nil means only "local" hosts
+	// can be deployed to.
+	Connect func(ctx context.Context, env *config.Environment, name string) (Host, error)
+
+	mu    sync.Mutex
+	locks map[string]*Lock
+	apps  map[string]*sync.Mutex
+}
+
+// Lock describes the deploy that holds an environment.
+type Lock struct {
+	User    string
+	Release string
+	Since   time.Time
+}
+
+// Sentinel errors callers match with errors.Is.
+var (
+	// ErrLocked means another deploy of the same environment is running.
+	ErrLocked = errors.New("environment is locked by another deploy")
+	// ErrBranchMoved means the branch changed between the push and the deploy.
+	ErrBranchMoved = errors.New("branch moved")
+)
+
+// LockedError says who holds an environment.
+type LockedError struct {
+	App, Env string
+	Holder   Lock
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s/%s is being deployed by %s since %s (%s)", e.App, e.Env,
+		e.Holder.User, e.Holder.Since.UTC().Format("15:04:05 MST"), e.Holder.Release)
+}
+
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// lock takes the environment lock or says who has it.
+func (e *Engine) lock(app, env, user string) (func(), error) {
+	key := app + "/" + env
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.locks == nil {
+		e.locks = make(map[string]*Lock)
+	}
+	if held, ok := e.locks[key]; ok {
+		return nil, &LockedError{App: app, Env: env, Holder: *held}
+	}
+	l := &Lock{User: user, Release: "release pending", Since: time.Now()}
+	e.locks[key] = l
+	return func() {
+		e.mu.Lock()
+		delete(e.locks, key)
+		e.mu.Unlock()
+	}, nil
+}
+
+func (e *Engine) setLockRelease(app, env, rel string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.locks[app+"/"+env]; ok {
+		l.Release = rel
+	}
+}
+
+// Locks returns the environments being deployed now, keyed "app/env".
+func (e *Engine) Locks() map[string]Lock {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]Lock, len(e.locks))
+	for k, v := range e.locks {
+		out[k] = *v
+	}
+	return out
+}
+
+// appMutex serializes release numbering and notes within one repository.
+func (e *Engine) appMutex(app string) *sync.Mutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.apps == nil {
+		e.apps = make(map[string]*sync.Mutex)
+	}
+	m, ok := e.apps[app]
+	if !ok {
+		m = new(sync.Mutex)
+		e.apps[app] = m
+	}
+	return m
+}
+
+func (e *Engine) connect(ctx context.Context, env *config.Environment, name string) (Host, error) {
+	if name == "local" {
+		return NewLocal(env.Path), nil
+	}
+	if e.Connect == nil {
+		return nil, fmt.Errorf("host %s: only the host \"local\" is supported", name)
+	}
+	return e.Connect(ctx, env, name)
+}
+
+func (e *Engine) stagingDir(app, env, rel string) string {
+	return filepath.Join(e.DataDir, "staging", app, env, rel)
+}
+
+func (e *Engine) manifestFile(app, rel string) string {
+	return filepath.Join(e.DataDir, "manifests", app, rel+".json")
+}
+
+// cleanStaging removes leftovers of deploys a crash interrupted.
+func (e *Engine) cleanStaging(app, env string) {
+	dir := filepath.Join(e.DataDir, "staging", app, env)
+	if err := os.RemoveAll(dir); err != nil {
+		e.Log.Warn().Err(err).Str("dir", dir).Msg("cannot remove old staging directory")
+	}
+}

@@ -1,0 +1,245 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/slipwayhq/slipway/hooks"
+)
+
+// Local is a Host on this machine: the deploy path is a directory here,
+// uploads are a local rsync, commands run through sh.
+type Local struct {
+	// Path is the environment's deploy path (absolute).
+	Path string
+}
+
+var _ Host = (*Local)(nil)
+
+// NewLocal returns the host "local" deploying under path.
+func NewLocal(path string) *Local { return &Local{Path: path} }
+
+func (l *Local) Name() string { return "local" }
+func (l *Local) Close() error { return nil }
+
+func (l *Local) releasesDir() string { return filepath.Join(l.Path, "releases") }
+
+func (l *Local) Current(ctx context.Context) (string, error) {
+	target, err := os.Readlink(filepath.Join(l.Path, "current"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read current: %w", err)
+	}
+	return releaseFromTarget(target)
+}
+
+// releaseFromTarget turns a current symlink target ("releases/v3") into the
+// release name, refusing targets Slipway did not write.
+func releaseFromTarget(target string) (string, error) {
+	rel, ok := strings.CutPrefix(target, "releases/")
+	if _, valid := ParseRelease(rel); !ok || !valid {
+		return "", fmt.Errorf("current points to %q, not to a Slipway release", target)
+	}
+	return rel, nil
+}
+
+func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+	if _, ok := ParseRelease(rel); !ok {
+		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
+	}
+	if err := os.MkdirAll(l.releasesDir(), 0o755); err != nil {
+		return UploadStats{}, fmt.Errorf("create releases directory: %w", err)
+	}
+	final := filepath.Join(l.releasesDir(), rel)
+	if _, err := os.Lstat(final); err == nil {
+		return UploadStats{}, fmt.Errorf("%s already exists", final)
+	}
+	partial := filepath.Join(l.releasesDir(), "."+rel+".partial")
+	if err := adoptPartial(l.releasesDir(), partial); err != nil {
+		return UploadStats{}, err
+	}
+	args := rsyncArgs(linkDest)
+	args = append(args, strings.TrimSuffix(src, "/")+"/", partial+"/")
+	out, err := runRsync(ctx, args)
+	if err != nil {
+		return UploadStats{}, err
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return UploadStats{}, fmt.Errorf("move upload into place: %w", err)
+	}
+	if err := syncDir(l.releasesDir()); err != nil {
+		return UploadStats{}, err
+	}
+	return parseRsyncStats(out), nil
+}
+
+// adoptPartial renames the temporary directory an interrupted upload left
+// behind to partial, so that rsync sends only what it lacks.
+func adoptPartial(dir, partial string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list releases: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, ".v") || !strings.HasSuffix(name, ".partial") {
+			continue
+		}
+		old := filepath.Join(dir, name)
+		if old == partial {
+			return nil
+		}
+		if err := os.Rename(old, partial); err != nil {
+			return fmt.Errorf("reuse interrupted upload %s: %w", name, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// rsyncArgs are the flags every upload uses. linkDest is a release next to
+// the destination directory whose unchanged files rsync hard-links.
+func rsyncArgs(linkDest string) []string {
+	args := []string{"-a", "--delete", "--stats", "--no-inc-recursive"}
+	if linkDest != "" {
+		args = append(args, "--link-dest=../"+linkDest)
+	}
+	return args
+}
+
+func runRsync(ctx context.Context, args []string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "rsync", args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			return nil, fmt.Errorf("rsync: %w", err)
+		}
+		return nil, fmt.Errorf("rsync: %w: %s", err, lastLine(msg))
+	}
+	return stdout.Bytes(), nil
+}
+
+func (l *Local) Switch(ctx context.Context, rel string) error {
+	current := filepath.Join(l.Path, "current")
+	if rel == "" {
+		if err := os.Remove(current); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove current: %w", err)
+		}
+		return syncDir(l.Path)
+	}
+	if _, ok := ParseRelease(rel); !ok {
+		return fmt.Errorf("bad release name %q", rel)
+	}
+	if fi, err := os.Stat(filepath.Join(l.releasesDir(), rel)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("releases/%s is not on the host", rel)
+	}
+	tmp := filepath.Join(l.Path, "current.tmp-"+randomID())
+	if err := os.Symlink("releases/"+rel, tmp); err != nil {
+		return fmt.Errorf("create symlink: %w", err)
+	}
+	if err := os.Rename(tmp, current); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename symlink over current: %w", err)
+	}
+	return syncDir(l.Path)
+}
+
+func (l *Local) Run(ctx context.Context, rel, command string, env []string) ([]byte, error) {
+	dir := l.Path
+	if rel != "" {
+		dir = filepath.Join(l.releasesDir(), rel)
+	}
+	return hooks.Local(command, dir, env)(ctx)
+}
+
+func (l *Local) Releases(ctx context.Context) ([]string, error) {
+	entries, err := os.ReadDir(l.releasesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if _, ok := ParseRelease(e.Name()); ok && e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	SortReleases(names)
+	return names, nil
+}
+
+func (l *Local) Remove(ctx context.Context, rel string) error {
+	if _, ok := ParseRelease(rel); !ok {
+		return fmt.Errorf("bad release name %q", rel)
+	}
+	cur, err := l.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == rel {
+		return fmt.Errorf("%s is live; refusing to remove it", rel)
+	}
+	// Rename first so a half-removed tree never looks like a release.
+	doomed := filepath.Join(l.releasesDir(), "."+rel+".removing")
+	if err := os.Rename(filepath.Join(l.releasesDir(), rel), doomed); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	if err := os.RemoveAll(doomed); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	return nil
+}
+
+// SortReleases orders release names by number, oldest first.
+func SortReleases(names []string) {
+	sort.Slice(names, func(i, j int) bool {
+		a, _ := ParseRelease(names[i])
+		b, _ := ParseRelease(names[j])
+		return a < b
+	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

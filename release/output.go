@@ -1,0 +1,91 @@
+package release
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// printer writes the pusher's progress lines. It is safe for concurrent
+// use, since hosts report in parallel. Write errors are ignored: a pusher
+// who went away must not stop the deploy.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newPrinter(w io.Writer) *printer {
+	if w == nil {
+		w = io.Discard
+	}
+	return &printer{w: w}
+}
+
+func (p *printer) line(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// step prints "<step> <host> <message>" with the step padded so that the
+// hosts line up.
+func (p *printer) step(step, host, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if host != "" {
+		msg = host + " " + msg
+	}
+	p.line("%-10s %s", step, msg)
+}
+
+// Sanitize makes text a pusher controls (commit subjects, file names) safe
+// to print on a terminal: control characters and escape sequences become
+// spaces or are dropped, and it is cut to max runes.
+func Sanitize(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n >= max {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case unicode.IsControl(r) || r == unicode.ReplacementChar || unicode.Is(unicode.Cf, r):
+			continue
+		default:
+			b.WriteRune(r)
+		}
+		n++
+	}
+	return b.String()
+}
+
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -143,6 +143,11 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 	d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
 
+	defer func() {
+		for _, h := range d.hosts {
+			h.Close()
+		}
+	}()
 	err = d.ship(ctx)
 	if err == nil {
 		err = d.switchWaves(ctx)

@@ -34,6 +34,8 @@ func commands() map[string]command {
 		"check":   &checkCommand{},
 		"version": &versionCommand{},
 		"hook":    &hookCommand{},
+		"pubkey":  &pubkeyCommand{},
+		"trust":   &trustCommand{},
 	}
 }
 
@@ -94,7 +96,9 @@ Usage:
 Commands:
   serve     run the SSH server that deploys on git push
   init      write a commented example configuration
-  check     validate a configuration
+  check     validate a configuration and probe every host
+  pubkey    print Slipway's SSH key for the hosts' authorized_keys
+  trust     record the SSH host keys of the hosts
   version   print the version
 
 Run "slipway <command> -h" for a command's options.

@@ -77,8 +77,13 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	opt, err := sshOptions(cfg)
+	if err != nil {
+		return err
+	}
 	engine := &release.Engine{DataDir: cfg.DataDir, Log: log}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
+	engine.Connect = release.SSHConnector(srv.Config, opt)
 	srv.Version = versionString()
 
 	go reloadOnHangup(ctx, srv, *path, embedded, log)

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/slipwayhq/slipway/release"
+)
+
+type trustCommand struct{}
+
+func (c *trustCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("slipway trust", flag.ContinueOnError)
+	fs.Usage = c.Usage
+	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
+	replace := fs.Bool("replace", false, "forget a host key recorded before (the host was reinstalled)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, _, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	opt, err := sshOptions(cfg)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, a := range fs.Args() {
+		want[a] = true
+	}
+	failed := 0
+	found := 0
+	for _, u := range remoteHosts(cfg) {
+		if u.Host.IsLocal() || (len(want) > 0 && !want[u.Host.Name]) {
+			continue
+		}
+		found++
+		delete(want, u.Host.Name)
+		h := release.NewSSH(u.Host, u.Path, opt)
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := h.Trust(tctx, *replace)
+		cancel()
+		if err != nil {
+			fmt.Printf("%-12s FAILED: %v\n", u.Host.Name, err)
+			failed++
+			continue
+		}
+		fmt.Printf("%-12s trusted (%s)\n", u.Host.Name, u.Host.Address)
+	}
+	for name := range want {
+		return usagef("no environment deploys to a host called %q", name)
+	}
+	if found == 0 {
+		fmt.Println("No remote hosts are configured.")
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d hosts could not be trusted", failed)
+	}
+	return nil
+}
+
+func (c *trustCommand) Usage() {
+	fmt.Fprintln(os.Stderr, `Usage: slipway trust [--config FILE] [--replace] [HOST...]
+
+Connects to each host (all configured hosts by default) and records its SSH
+host key in the data directory's known_hosts. Deploys refuse hosts whose key
+is not recorded or has changed. Use --replace after reinstalling a host.
+
+Example:
+  slipway trust web-1 web-2`)
+}

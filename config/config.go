@@ -1,0 +1,327 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+const (
+	// LocalHost names this machine in an environment's hosts: releases are
+	// written to the local filesystem, without SSH. It cannot be declared in
+	// [hosts].
+	LocalHost = "local"
+
+	// TemplateApp is the key in [apps] of the template used for every app
+	// that is not listed by name.
+	TemplateApp = "*"
+)
+
+// Duration is a time.Duration written as "10s", "1m30s" in TOML.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d the way time.Duration does, which UnmarshalText reads back.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler with time.ParseDuration.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a number with a unit, such as \"10s\", \"500ms\" or \"1m30s\"", text)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is a loaded and validated slipway.toml. Relative paths in it have
+// been made absolute, and keys have been read and parsed. Callers share one
+// Config and must treat it as read-only.
+type Config struct {
+	Listen    string           `toml:"listen"`     // default "127.0.0.1:2222"; host:port
+	DataDir   string           `toml:"data_dir"`   // default "slipway-data", relative to the config file's directory
+	LogFormat string           `toml:"log_format"` // "auto" (console on a terminal, JSON otherwise), "json", "console"
+	LogLevel  string           `toml:"log_level"`  // "debug", "info" (default), "warn", "error"
+	Users     []*User          `toml:"users"`
+	Hosts     map[string]*Host `toml:"hosts"`
+	Apps      map[string]*App  `toml:"apps"` // key TemplateApp ("*") is the template for apps not listed
+	File      string           `toml:"-"`    // path it was loaded from; "" for the built-in default
+}
+
+// User is someone allowed to push, identified by the SSH keys they sign in
+// with. The user name is never taken from the SSH login name.
+type User struct {
+	Name       string            `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
+	Keys       []string          `toml:"keys"`      // authorized_keys lines, without options
+	KeysFile   string            `toml:"keys_file"` // authorized_keys file; absolute after loading
+	PublicKeys []gossh.PublicKey `toml:"-"`         // parsed from Keys and KeysFile, without duplicates
+}
+
+// Host is a remote machine reached over SSH. "local" is reserved: this
+// machine, no SSH.
+type Host struct {
+	Name    string `toml:"-"`
+	Address string `toml:"address"` // "host" or "host:port"; default: the host's name
+	User    string `toml:"user"`    // "" leaves the choice to ssh (its default or ~/.ssh/config)
+	Path    string `toml:"path"`    // absolute; replaces the environment's path on this host; may contain {app} and {env}
+}
+
+// IsLocal reports whether h is this machine, reached without SSH.
+func (h *Host) IsLocal() bool { return h.Name == LocalHost }
+
+// App is a deployable application: one git repository with one or more
+// environments, each fed by its own branch.
+type App struct {
+	Name         string                  `toml:"-"`
+	KeepReleases int                     `toml:"keep_releases"` // default 5, at least 2
+	Environments map[string]*Environment `toml:"environments"`  // at least one
+}
+
+// Environment is where pushes to one branch of an app are deployed.
+type Environment struct {
+	Name        string   `toml:"-"`
+	App         string   `toml:"-"`
+	Branch      string   `toml:"branch"`      // default: the environment's name; unique within the app
+	Hosts       []string `toml:"hosts"`       // default ["local"]; names from [hosts], "local", or SSH addresses
+	Path        string   `toml:"path"`        // absolute after loading (relative paths are under data_dir); {app} and {env} replaced except in the template
+	Waves       []string `toml:"waves"`       // default ["1", "50%", "100%"]; a host count or a percentage each
+	Parallelism int      `toml:"parallelism"` // default 10, at least 1
+	Health      *Health  `toml:"health"`      // nil: no health check configured
+}
+
+// PathOn returns the directory that holds releases/ and current for e on
+// host h: the host's path override with {app} and {env} replaced, or else
+// the environment's path.
+func (e *Environment) PathOn(h *Host) string {
+	if h == nil || h.Path == "" {
+		return e.Path
+	}
+	return expandPath(h.Path, e.App, e.Name)
+}
+
+// Health is a command that tells whether a freshly switched host serves
+// the new release.
+type Health struct {
+	Command  string   `toml:"command"`  // required; run through sh -c on the host
+	Timeout  Duration `toml:"timeout"`  // per attempt; default 10s; more than 0
+	Retries  int      `toml:"retries"`  // total attempts; default 3; at least 1
+	Interval Duration `toml:"interval"` // between attempts; default 1s; not negative
+}
+
+// Error is one configuration problem, located in the file.
+type Error struct {
+	File string // config file path ("" for the built-in default)
+	Line int    // 1-based; 0 when unknown
+	Key  string // dotted key, e.g. "apps.shop.environments.production.hosts"; array entries are numbered from 0: "users[1].keys"
+	Msg  string // human sentence, e.g. `unknown host "web-9"`
+	Err  error  // underlying cause, if any (for example a *fs.PathError)
+}
+
+// Error formats e as "file:line: key: msg", leaving out the parts that are
+// empty. Without a file name the line reads "line 12".
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the underlying cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors is every problem found, in file order.
+type Errors []*Error
+
+// Error returns one problem per line.
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find the first *Error.
+func (es Errors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
+}
+
+// App returns the app called name: the one listed under [apps.<name>], or
+// else a copy of the "*" template with Name set and {app} replaced in its
+// paths. It returns false when name is not a valid app name (see ValidName)
+// or when there is neither such an app nor a template. Each call for a
+// templated app returns a fresh copy.
+func (c *Config) App(name string) (*App, bool) {
+	if !ValidName(name) {
+		return nil, false
+	}
+	if a, ok := c.Apps[name]; ok {
+		return a, true
+	}
+	t, ok := c.Apps[TemplateApp]
+	if !ok {
+		return nil, false
+	}
+	return t.instantiate(name), true
+}
+
+// instantiate deep-copies the template t as the app called name.
+func (t *App) instantiate(name string) *App {
+	a := &App{
+		Name:         name,
+		KeepReleases: t.KeepReleases,
+		Environments: make(map[string]*Environment, len(t.Environments)),
+	}
+	for envName, te := range t.Environments {
+		e := *te
+		e.App = name
+		e.Path = expandPath(te.Path, name, envName)
+		e.Hosts = append([]string(nil), te.Hosts...)
+		e.Waves = append([]string(nil), te.Waves...)
+		if te.Health != nil {
+			h := *te.Health
+			e.Health = &h
+		}
+		a.Environments[envName] = &e
+	}
+	return a
+}
+
+// expandPath replaces the {app} and {env} placeholders in p.
+func expandPath(p, app, env string) string {
+	return strings.NewReplacer("{app}", app, "{env}", env).Replace(p)
+}
+
+// EnvironmentForBranch returns the environment that pushes to branch deploy.
+// Branches are unique within an app, so there is at most one.
+func (a *App) EnvironmentForBranch(branch string) (*Environment, bool) {
+	for _, e := range a.Environments {
+		if e.Branch == branch {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
+// Environment returns the environment called name.
+func (a *App) Environment(name string) (*Environment, bool) {
+	e, ok := a.Environments[name]
+	return e, ok
+}
+
+// UserForKey returns the user that k belongs to. Keys are compared in their
+// wire encoding; validation guarantees a key belongs to at most one user.
+func (c *Config) UserForKey(k gossh.PublicKey) (*User, bool) {
+	if k == nil {
+		return nil, false
+	}
+	want := k.Marshal()
+	for _, u := range c.Users {
+		for _, pk := range u.PublicKeys {
+			if bytes.Equal(pk.Marshal(), want) {
+				return u, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// Host returns the host called name: the one declared under [hosts], or
+// &Host{Name: "local"} for this machine, or else one made up from the name
+// as an SSH address, where "user@host:port" sets User to "user" and Address
+// to "host:port".
+func (c *Config) Host(name string) *Host {
+	if h, ok := c.Hosts[name]; ok {
+		return h
+	}
+	if name == LocalHost {
+		return &Host{Name: LocalHost}
+	}
+	h := &Host{Name: name, Address: name}
+	if user, addr, ok := strings.Cut(name, "@"); ok {
+		h.User, h.Address = user, addr
+	}
+	return h
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+	userNameRE = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,63}$`)
+	hostRefRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]*$`)
+	hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+	sshUserRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$`)
+)
+
+// ValidName reports whether s can name an app or an environment:
+// ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$, not ending in ".git" and without "..".
+// Such a name is safe as a single path component and in a repository path.
+func ValidName(s string) bool {
+	return nameRE.MatchString(s) && !strings.HasSuffix(s, ".git") && !strings.Contains(s, "..")
+}
+
+// ValidUserName reports whether s can name a user: ^[a-z][a-z0-9._-]{0,63}$.
+func ValidUserName(s string) bool { return userNameRE.MatchString(s) }
+
+// ValidBranch reports whether s is a branch name Slipway accepts: the rules
+// of git check-ref-format for a branch, applied a little more strictly (no
+// component may end in ".lock", "HEAD" is refused, at most 200 bytes, valid
+// UTF-8).
+func ValidBranch(s string) bool {
+	if s == "" || len(s) > 200 || s == "@" || s == "HEAD" || !utf8.ValidString(s) {
+		return false
+	}
+	if s[0] == '-' || s[0] == '/' || strings.HasSuffix(s, "/") || strings.HasSuffix(s, ".") {
+		return false
+	}
+	if strings.Contains(s, "..") || strings.Contains(s, "//") || strings.Contains(s, "@{") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || strings.IndexByte(" ~^:?*[\\", c) >= 0 {
+			return false
+		}
+	}
+	for _, comp := range strings.Split(s, "/") {
+		if strings.HasPrefix(comp, ".") || strings.HasSuffix(comp, ".lock") {
+			return false
+		}
+	}
+	return true
+}
+
+// validWave reports whether w is a wave size: a positive host count such as
+// "1", or a percentage of the hosts from "1%" to "100%".
+func validWave(w string) bool {
+	if pct, ok := strings.CutSuffix(w, "%"); ok {
+		n, err := strconv.Atoi(pct)
+		return err == nil && pct[0] != '+' && n >= 1 && n <= 100
+	}
+	n, err := strconv.Atoi(w)
+	return err == nil && w[0] != '+' && n >= 1
+}

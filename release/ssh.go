@@ -1,0 +1,368 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipwayhq/slipway/config"
+)
+
+// SSHOptions is how Slipway reaches remote hosts: with the system ssh and
+// rsync, its own key, pinned host keys and one connection per host that
+// every step of a deploy shares (ControlMaster).
+type SSHOptions struct {
+	KeyFile        string        // Slipway's private key
+	KnownHosts     string        // pinned host keys; unknown or changed keys fail
+	ControlDir     string        // where ControlMaster sockets live; keep the path short
+	ConfigFile     string        // ssh_config to use instead of ~/.ssh/config ("" for the default)
+	ConnectTimeout time.Duration // default 10s
+}
+
+// SSH is a Host reached with ssh and rsync.
+type SSH struct {
+	name string
+	host string // address without the port
+	port string
+	user string
+	path string
+	opt  SSHOptions
+}
+
+var _ Host = (*SSH)(nil)
+
+// NewSSH returns the host h, deploying under path.
+func NewSSH(h *config.Host, path string, opt SSHOptions) *SSH {
+	host, port := h.Address, ""
+	if hp, p, err := net.SplitHostPort(h.Address); err == nil {
+		host, port = hp, p
+	}
+	if host == "" {
+		host = h.Name
+	}
+	return &SSH{name: h.Name, host: host, port: port, user: h.User, path: path, opt: opt}
+}
+
+// SSHConnector returns an Engine.Connect that builds SSH hosts from the
+// configuration in force.
+func SSHConnector(cfg func() *config.Config, opt SSHOptions) func(context.Context, *config.Environment, string) (Host, error) {
+	return func(ctx context.Context, env *config.Environment, name string) (Host, error) {
+		h := cfg().Host(name)
+		if h.IsLocal() {
+			return NewLocal(env.Path), nil
+		}
+		return NewSSH(h, env.PathOn(h), opt), nil
+	}
+}
+
+func (s *SSH) Name() string { return s.name }
+
+// sshArgs are the options of every ssh invocation, without the destination.
+func (s *SSH) sshArgs() []string {
+	timeout := s.opt.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	args := []string{
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=" + strconv.Itoa(int(timeout.Seconds())),
+		"-o", "ServerAliveInterval=5",
+		"-o", "ServerAliveCountMax=3",
+		"-o", "StrictHostKeyChecking=yes",
+	}
+	if s.opt.ConfigFile != "" {
+		args = append(args, "-F", s.opt.ConfigFile)
+	}
+	if s.opt.KnownHosts != "" {
+		args = append(args, "-o", "UserKnownHostsFile="+s.opt.KnownHosts)
+	}
+	if s.opt.KeyFile != "" {
+		args = append(args, "-i", s.opt.KeyFile)
+	}
+	if s.opt.ControlDir != "" {
+		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.opt.ControlDir+"/%C", "-o", "ControlPersist=60")
+	}
+	if s.port != "" {
+		args = append(args, "-p", s.port)
+	}
+	if s.user != "" {
+		args = append(args, "-l", s.user)
+	}
+	return args
+}
+
+// remote runs script with sh on the host, passing args as positional
+// parameters: nothing is interpolated into the script itself.
+func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte, error) {
+	line := "sh -c " + shellQuote(script) + " sh"
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "--", s.host, line)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err != nil {
+		return stdout.Bytes(), s.explain(err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// explain turns an ssh failure into a sentence that says what to do.
+func (s *SSH) explain(err error, stderr string) error {
+	msg := strings.TrimSpace(stderr)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 255 {
+		if msg == "" {
+			return err
+		}
+		return fmt.Errorf("%w: %s", err, lastLine(msg))
+	}
+	switch {
+	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
+		return fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust %s`; otherwise treat it as an attack", s.name, s.name)
+	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
+		return fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` (or `slipway check`) once", s.name, s.name)
+	case strings.Contains(msg, "Permission denied"):
+		return fmt.Errorf("%s refused Slipway's SSH key: add the line `slipway pubkey` prints to the deploy user's ~/.ssh/authorized_keys there", s.name)
+	case msg == "":
+		return fmt.Errorf("cannot reach %s: ssh exited with status 255", s.name)
+	default:
+		return fmt.Errorf("cannot reach %s: %s", s.name, lastLine(msg))
+	}
+}
+
+func (s *SSH) Current(ctx context.Context) (string, error) {
+	out, err := s.remote(ctx, `if [ -L "$1/current" ]; then readlink "$1/current"; elif [ -e "$1/current" ]; then echo "$1/current is not a symlink" >&2; exit 3; fi`, s.path)
+	if err != nil {
+		return "", fmt.Errorf("read current: %w", err)
+	}
+	target := strings.TrimSpace(string(out))
+	if target == "" {
+		return "", nil
+	}
+	return releaseFromTarget(target)
+}
+
+func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+	if _, ok := ParseRelease(rel); !ok {
+		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
+	}
+	// Prepare: the releases directory exists, the release does not, and
+	// what an interrupted upload left becomes this upload's starting point.
+	_, err := s.remote(ctx, `set -e
+mkdir -p "$1/releases"
+cd "$1/releases"
+if [ -e "$2" ]; then echo "releases/$2 already exists" >&2; exit 3; fi
+for d in .v*.partial; do
+	[ -d "$d" ] || continue
+	[ "$d" = ".$2.partial" ] || mv "$d" ".$2.partial"
+	break
+done`, s.path, rel)
+	if err != nil {
+		return UploadStats{}, fmt.Errorf("prepare: %w", err)
+	}
+	dest := s.host + ":" + s.path + "/releases/." + rel + ".partial/"
+	if s.user != "" {
+		dest = s.user + "@" + dest
+	}
+	rsh := "ssh"
+	for _, a := range s.sshArgs() {
+		rsh += " " + shellQuote(a)
+	}
+	args := append(rsyncArgs(linkDest), "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
+	out, err := runRsync(ctx, args)
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 255 {
+			return UploadStats{}, s.explain(ee, err.Error())
+		}
+		return UploadStats{}, err
+	}
+	if _, err := s.remote(ctx, `cd "$1/releases" && mv ".$2.partial" "$2"`, s.path, rel); err != nil {
+		return UploadStats{}, fmt.Errorf("move upload into place: %w", err)
+	}
+	return parseRsyncStats(out), nil
+}
+
+func (s *SSH) Switch(ctx context.Context, rel string) error {
+	if rel == "" {
+		_, err := s.remote(ctx, `rm -f "$1/current"`, s.path)
+		return err
+	}
+	if _, ok := ParseRelease(rel); !ok {
+		return fmt.Errorf("bad release name %q", rel)
+	}
+	_, err := s.remote(ctx, `cd "$1" || exit 1
+if [ ! -d "releases/$2" ]; then echo "releases/$2 is not on the host" >&2; exit 3; fi
+ln -s "releases/$2" "current.tmp-$3" && mv -T "current.tmp-$3" current || { rm -f "current.tmp-$3"; exit 1; }`, s.path, rel, randomID())
+	return err
+}
+
+func (s *SSH) Run(ctx context.Context, rel, command string, env []string) ([]byte, error) {
+	dir := s.path
+	if rel != "" {
+		dir += "/releases/" + rel
+	}
+	// The remote side enforces the timeout too: killing the local ssh
+	// does not reliably stop a command on a host without a terminal.
+	timeout := "3600"
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = strconv.Itoa(max(int(time.Until(dl).Seconds()+0.999), 1))
+	}
+	args := append([]string{dir, timeout, command}, env...)
+	out, err := s.remote(ctx, `cd "$1" || exit 1
+t=$2; c=$3; shift 3
+exec env "$@" timeout -k 5 "$t" sh -c "$c" 2>&1`, args...)
+	return out, err
+}
+
+func (s *SSH) Releases(ctx context.Context) ([]string, error) {
+	out, err := s.remote(ctx, `cd "$1/releases" 2>/dev/null || exit 0; ls -1A`, s.path)
+	if err != nil {
+		return nil, fmt.Errorf("list releases: %w", err)
+	}
+	var names []string
+	for _, n := range strings.Fields(string(out)) {
+		if _, ok := ParseRelease(n); ok {
+			names = append(names, n)
+		}
+	}
+	SortReleases(names)
+	return names, nil
+}
+
+func (s *SSH) Remove(ctx context.Context, rel string) error {
+	if _, ok := ParseRelease(rel); !ok {
+		return fmt.Errorf("bad release name %q", rel)
+	}
+	_, err := s.remote(ctx, `cd "$1/releases" 2>/dev/null || exit 0
+if [ "$(readlink ../current)" = "releases/$2" ]; then echo "$2 is live; refusing to remove it" >&2; exit 3; fi
+[ -e "$2" ] || exit 0
+mv "$2" ".$2.removing" && rm -rf ".$2.removing"`, s.path, rel)
+	return err
+}
+
+// Close ends the shared connection.
+func (s *SSH) Close() error {
+	if s.opt.ControlDir == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "exit", s.host)...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.Run() // no master running is fine
+	return nil
+}
+
+// shellQuote quotes s as one word for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Trust records the host's SSH key in the pinned known_hosts on first
+// contact. With replace, a key recorded before is forgotten first (the
+// host was reinstalled).
+func (s *SSH) Trust(ctx context.Context, replace bool) error {
+	if replace && s.opt.KnownHosts != "" {
+		name := s.host
+		if s.port != "" && s.port != "22" {
+			name = "[" + s.host + "]:" + s.port
+		}
+		cmd := exec.CommandContext(ctx, "ssh-keygen", "-R", name, "-f", s.opt.KnownHosts)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		cmd.Run() // nothing recorded yet is fine
+	}
+	args := s.sshArgs()
+	for i, a := range args {
+		if a == "StrictHostKeyChecking=yes" {
+			args[i] = "StrictHostKeyChecking=accept-new"
+		}
+	}
+	cmd := exec.CommandContext(ctx, "ssh", append(args, "--", s.host, "true")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return s.explain(err, stderr.String())
+	}
+	return nil
+}
+
+// Probe is what `slipway check` reports about a host.
+type Probe struct {
+	Writable  bool
+	FreeBytes int64
+	Rsync     string // path of rsync on the host, "" if missing
+	Current   string
+	Releases  []string
+	UsedBytes int64 // disk used by releases/
+}
+
+// Probe connects and inspects the deploy path without changing anything
+// but creating it.
+func (s *SSH) Probe(ctx context.Context) (Probe, error) {
+	out, err := s.remote(ctx, probeScript, s.path)
+	if err != nil {
+		return Probe{}, err
+	}
+	return parseProbe(out)
+}
+
+// Probe inspects the deploy path on this machine.
+func (l *Local) Probe(ctx context.Context) (Probe, error) {
+	out, err := exec.CommandContext(ctx, "sh", "-c", probeScript, "sh", l.Path).Output()
+	if err != nil {
+		return Probe{}, gitErr(err)
+	}
+	return parseProbe(out)
+}
+
+const probeScript = `mkdir -p "$1" 2>/dev/null
+if [ -w "$1" ]; then echo writable=yes; else echo writable=no; fi
+echo "free=$(df -Pk "$1" 2>/dev/null | awk 'NR==2 {print $4}')"
+echo "rsync=$(command -v rsync)"
+if [ -L "$1/current" ]; then echo "current=$(readlink "$1/current")"; fi
+if [ -d "$1/releases" ]; then
+	echo "used=$(du -sk "$1/releases" 2>/dev/null | awk '{print $1}')"
+	for r in "$1"/releases/v*; do [ -d "$r" ] && echo "release=${r##*/}"; done
+fi
+exit 0`
+
+func parseProbe(out []byte) (Probe, error) {
+	var p Probe
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "writable":
+			p.Writable = v == "yes"
+		case "free":
+			n, _ := strconv.ParseInt(v, 10, 64)
+			p.FreeBytes = n * 1024
+		case "used":
+			n, _ := strconv.ParseInt(v, 10, 64)
+			p.UsedBytes = n * 1024
+		case "rsync":
+			p.Rsync = v
+		case "current":
+			p.Current, _ = releaseFromTarget(v)
+		case "release":
+			if _, ok := ParseRelease(v); ok {
+				p.Releases = append(p.Releases, v)
+			}
+		}
+	}
+	SortReleases(p.Releases)
+	return p, nil
+}

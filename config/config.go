@@ -54,6 +54,7 @@ type Config struct {
 	LogFormat string           `toml:"log_format"` // "auto" (console on a terminal, JSON otherwise), "json", "console"
 	LogLevel  string           `toml:"log_level"`  // "debug", "info" (default), "warn", "error"
 	Users     []*User          `toml:"users"`
+	SSH       SSH              `toml:"ssh"`
 	Hosts     map[string]*Host `toml:"hosts"`
 	Apps      map[string]*App  `toml:"apps"` // key TemplateApp ("*") is the template for apps not listed
 	File      string           `toml:"-"`    // path it was loaded from; "" for the built-in default
@@ -66,6 +67,15 @@ type User struct {
 	Keys       []string          `toml:"keys"`      // authorized_keys lines, without options
 	KeysFile   string            `toml:"keys_file"` // authorized_keys file; absolute after loading
 	PublicKeys []gossh.PublicKey `toml:"-"`         // parsed from Keys and KeysFile, without duplicates
+}
+
+// SSH is how Slipway reaches remote hosts. Paths are absolute after
+// loading (relative ones are relative to the config file's directory).
+type SSH struct {
+	Key            string   `toml:"key"`             // private key; default: data_dir/id_ed25519, created on first use
+	Config         string   `toml:"config"`          // ssh_config file; default: ssh's own (~/.ssh/config)
+	KnownHosts     string   `toml:"known_hosts"`     // pinned host keys; default: data_dir/known_hosts
+	ConnectTimeout Duration `toml:"connect_timeout"` // default 10s
 }
 
 // Host is a remote machine reached over SSH. "local" is reserved: this

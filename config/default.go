@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 //go:embed example.toml
@@ -61,6 +62,7 @@ func Default() (*Config, error) {
 		DataDir:   dataDir,
 		LogFormat: defaultLogFormat,
 		LogLevel:  defaultLogLevel,
+		SSH:       SSH{ConnectTimeout: Duration(10 * time.Second)},
 		Users:     []*User{{Name: osUserName(), Keys: keys}},
 		Hosts:     map[string]*Host{},
 		Apps: map[string]*App{

@@ -398,6 +398,16 @@ func (d *decoder) config(raw map[string]any) *Config {
 	t.str("data_dir", &c.DataDir)
 	t.str("log_format", &c.LogFormat)
 	t.str("log_level", &c.LogLevel)
+	c.SSH.ConnectTimeout = Duration(10 * time.Second)
+	if v, p, ok := t.get("ssh"); ok {
+		if st, ok := d.table(p, v); ok {
+			st.str("key", &c.SSH.Key)
+			st.str("config", &c.SSH.Config)
+			st.str("known_hosts", &c.SSH.KnownHosts)
+			st.duration("connect_timeout", &c.SSH.ConnectTimeout)
+			st.finish(nil)
+		}
+	}
 	if v, p, ok := t.get("users"); ok {
 		for _, ut := range d.tableArray(p, v, "[[users]]") {
 			u := &User{}

@@ -40,6 +40,7 @@ func TestParseValid(t *testing.T) {
 					DataDir:   filepath.Join(dir, "slipway-data"),
 					LogFormat: "auto",
 					LogLevel:  "info",
+					SSH:       SSH{ConnectTimeout: Duration(10 * time.Second)},
 					Hosts:     map[string]*Host{},
 					Apps:      map[string]*App{},
 					File:      file,

@@ -46,6 +46,22 @@ func (d *decoder) resolve(c *Config, base string) {
 			u.KeysFile = p
 		}
 	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"key", &c.SSH.Key}, {"config", &c.SSH.Config}, {"known_hosts", &c.SSH.KnownHosts}} {
+		if *f.dst == "" {
+			continue
+		}
+		if p, err := localPath(base, *f.dst); err != nil {
+			d.errorf(root.key("ssh").key(f.name), "%v", err)
+		} else {
+			*f.dst = p
+		}
+	}
+	if c.SSH.ConnectTimeout <= 0 {
+		d.errorf(root.key("ssh").key("connect_timeout"), "must be positive (got %s)", c.SSH.ConnectTimeout)
+	}
 	for name, h := range c.Hosts {
 		if h.Path == "" {
 			continue

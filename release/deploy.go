@@ -177,19 +177,32 @@ func (d *deploy) ship(ctx context.Context) error {
 	d.e.cleanStaging(app, env)
 	defer d.e.cleanStaging(app, env)
 
-	// Connect and learn what each host runs now.
+	// Connect to every host, in parallel, and learn what each runs now.
 	d.prev = make(map[string]string)
 	for _, name := range req.Env.Hosts {
 		h, err := d.e.connect(ctx, req.Env, name)
 		if err != nil {
+			d.p.step("connect", name, "FAILED: %v", err)
 			return &HostError{Host: name, Step: "connect", Err: err}
 		}
 		d.hosts = append(d.hosts, h)
-		cur, err := h.Current(ctx)
+	}
+	var mu sync.Mutex
+	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		defer cancel()
+		cur, err := h.Current(cctx)
 		if err != nil {
-			return &HostError{Host: name, Step: "connect", Err: err}
+			d.p.step("connect", h.Name(), "FAILED: %v", err)
+			return &HostError{Host: h.Name(), Step: "connect", Err: err}
 		}
-		d.prev[name] = cur
+		mu.Lock()
+		d.prev[h.Name()] = cur
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	// The manifest of the release most hosts run decides mtimes (see Manifest).
@@ -360,26 +373,27 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	// What runs where now.
 	live := map[string][]string{}
 	for _, name := range d.req.Env.Hosts {
-		rel := d.prev[name]
-		if d.isSwitched(name) && !rolledBack[name] {
+		rel, known := d.prev[name]
+		switch {
+		case d.isSwitched(name) && !rolledBack[name]:
 			rel = d.rel
-		}
-		if rel == "" {
+		case !known:
+			rel = "unknown (not reached)"
+		case rel == "":
 			rel = "nothing"
 		}
 		live[rel] = append(live[rel], name)
 		de.Live = append(de.Live, name+": "+rel)
 	}
-	var now string
-	if len(live) == 1 {
-		for rel := range live {
-			if rel == "nothing" {
-				now = d.req.Env.Name + " has no live release yet"
-			} else {
-				now = d.req.Env.Name + " still runs " + rel
-			}
-		}
-	} else {
+	now := d.req.Env.Name + " has no live release yet"
+	if rel := majority(d.prev); rel != "" {
+		now = d.req.Env.Name + " still runs " + rel
+	}
+	if len(d.switched) == 0 {
+		now = "nothing was switched; " + now
+	}
+	delete(live, "unknown (not reached)")
+	if len(live) > 1 || (len(live) == 1 && live[d.rel] != nil) {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {

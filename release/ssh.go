@@ -76,6 +76,7 @@ func (s *SSH) sshArgs() []string {
 		"-o", "ServerAliveInterval=5",
 		"-o", "ServerAliveCountMax=3",
 		"-o", "StrictHostKeyChecking=yes",
+		"-o", "HashKnownHosts=no", // the pinned file stays readable for operators
 	}
 	if s.opt.ConfigFile != "" {
 		args = append(args, "-F", s.opt.ConfigFile)

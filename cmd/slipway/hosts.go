@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,24 +16,37 @@ import (
 // sshOptions is how every command reaches remote hosts: Slipway's own key
 // and pinned host keys from the data directory.
 func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
-	key, _, err := release.ClientKey(cfg.DataDir)
-	if err != nil {
-		return release.SSHOptions{}, err
+	key := cfg.SSH.Key
+	if key == "" {
+		var err error
+		if key, _, err = release.ClientKey(cfg.DataDir); err != nil {
+			return release.SSHOptions{}, err
+		}
 	}
-	// ControlMaster socket paths are limited to about 100 bytes and ssh
-	// adds 40 for %C.
+	known := cfg.SSH.KnownHosts
+	if known == "" {
+		known = filepath.Join(cfg.DataDir, "known_hosts")
+	}
+	// A ControlMaster socket path must fit in 108 bytes, and ssh adds 41
+	// for %C plus 17 while it creates the socket: a deep data directory
+	// gets its sockets in a short private directory under /tmp instead.
 	ctl := filepath.Join(cfg.DataDir, "run", "ssh")
-	if len(ctl) > 50 {
+	if len(ctl) > 48 {
 		sum := sha256.Sum256([]byte(cfg.DataDir))
-		ctl = filepath.Join(os.TempDir(), "slipway-ssh-"+hex.EncodeToString(sum[:4]))
+		ctl = "/tmp/slipway-ssh-" + hex.EncodeToString(sum[:4])
 	}
 	if err := os.MkdirAll(ctl, 0o700); err != nil {
 		return release.SSHOptions{}, err
 	}
+	if fi, err := os.Stat(ctl); err != nil || fi.Mode().Perm() != 0o700 {
+		return release.SSHOptions{}, fmt.Errorf("ssh control directory %s must be private (0700)", ctl)
+	}
 	return release.SSHOptions{
-		KeyFile:    key,
-		KnownHosts: filepath.Join(cfg.DataDir, "known_hosts"),
-		ControlDir: ctl,
+		KeyFile:        key,
+		KnownHosts:     known,
+		ConfigFile:     cfg.SSH.Config,
+		ControlDir:     ctl,
+		ConnectTimeout: cfg.SSH.ConnectTimeout.Std(),
 	}, nil
 }
 

@@ -217,7 +217,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 // updateRef stores a ref update that deploys nothing, refusing it if the
 // ref moved since the push started.
 func updateRef(ctx context.Context, repo string, c RefCommand) error {
-	args := []string{"-C", repo, "update-ref", "-m", "push"}
+	args := []string{"-C", repo, "-c", "user.name=Slipway", "-c", "user.email=slipway@localhost", "update-ref", "-m", "push"}
 	if c.New == zeroOID {
 		args = append(args, "-d", c.Ref, c.Old)
 	} else {

@@ -128,7 +128,8 @@ func UpdateBranch(ctx context.Context, repo, branch, newOID, oldOID string) erro
 	if oldOID == "" {
 		oldOID = plumbing.ZeroHash.String()
 	}
-	cmd := exec.CommandContext(ctx, "git", "-C", repo, "update-ref", "-m", "slipway deploy", "refs/heads/"+branch, newOID, oldOID)
+	cmd := exec.CommandContext(ctx, "git", "-C", repo, "-c", "user.name=Slipway", "-c", "user.email=slipway@localhost",
+		"update-ref", "-m", "slipway deploy", "refs/heads/"+branch, newOID, oldOID)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("move branch %s: %w: %s", branch, err, lastLine(string(out)))
 	}

@@ -23,7 +23,7 @@ func (c *checkCommand) Run(ctx context.Context, args []string) error {
 	fs.Usage = c.Usage
 	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
 	offline := fs.Bool("offline", false, "only validate the configuration; do not connect to hosts")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -18,7 +18,7 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 	fs.Usage = c.Usage
 	path := fs.String("config", "slipway.toml", "where to write the configuration")
 	force := fs.Bool("force", false, "overwrite an existing file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -68,8 +68,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	var cerr *config.Error
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "Error: %s\n", ue.msg)
-		cmd.Usage()
+		if !ue.shown {
+			fmt.Fprintf(stderr, "Error: %s\n", ue.msg)
+			cmd.Usage()
+		}
 		return exitUsage
 	case errors.As(err, &ce), errors.As(err, &cerr):
 		fmt.Fprintf(stderr, "Error: the configuration has problems:\n%v\nTry: slipway check --config FILE after fixing them\n", err)
@@ -80,12 +82,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 }
 
-// usageError is bad command-line usage (exit status 2).
-type usageError struct{ msg string }
+// usageError is bad command-line usage (exit status 2). shown means the
+// usage text was printed already.
+type usageError struct {
+	msg   string
+	shown bool
+}
+
+// parseFlags parses args, turning flag errors into usage errors; the flag
+// package has printed the message and the usage by then.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(os.Stderr)
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &usageError{msg: err.Error(), shown: true}
+}
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `slipway is a git-native push-to-deploy server.

@@ -15,7 +15,7 @@ func (c *pubkeyCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("slipway pubkey", flag.ContinueOnError)
 	fs.Usage = c.Usage
 	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -17,7 +17,7 @@ func (c *trustCommand) Run(ctx context.Context, args []string) error {
 	fs.Usage = c.Usage
 	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
 	replace := fs.Bool("replace", false, "forget a host key recorded before (the host was reinstalled)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, _, err := loadConfig(*path)

@@ -26,7 +26,7 @@ type versionCommand struct{}
 func (c *versionCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("slipway version", flag.ContinueOnError)
 	fs.Usage = c.Usage
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	fmt.Printf("slipway %s\n", versionString())

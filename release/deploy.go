@@ -107,6 +107,7 @@ type deploy struct {
 	start time.Time
 
 	rel      string
+	j        *journal
 	hosts    []Host
 	prev     map[string]string // host → release current pointed to before
 	switched []Host            // hosts whose current now points to rel
@@ -134,6 +135,12 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	d.e.setLockRelease(app, env, d.rel)
+	d.j = &journal{App: app, Env: env, Repo: req.Repo, Release: d.rel, Commit: req.Commit, User: req.User,
+		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start}
+	if err := d.e.writeJournal(d.j); err != nil {
+		return nil, err
+	}
+	defer d.e.clearJournal(app, env)
 	d.log = d.log.With().Str("release", d.rel).Logger()
 	d.log.Info().Str("key", req.Key).Msg("deploy started")
 
@@ -149,6 +156,10 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		}
 	}()
 	err = d.ship(ctx)
+	if err == nil {
+		d.j.Prev, d.j.Phase = d.prev, "switch"
+		err = d.e.writeJournal(d.j)
+	}
 	if err == nil {
 		err = d.switchWaves(ctx)
 	}

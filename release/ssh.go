@@ -131,7 +131,7 @@ func (s *SSH) explain(err error, stderr string) error {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
 		return fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust %s`; otherwise treat it as an attack", s.name, s.name)
 	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
-		return fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` (or `slipway check`) once", s.name, s.name)
+		return fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` once (ssh: %s)", s.name, s.name, firstLine(msg))
 	case strings.Contains(msg, "Permission denied"):
 		return fmt.Errorf("%s refused Slipway's SSH key: add the line `slipway pubkey` prints to the deploy user's ~/.ssh/authorized_keys there", s.name)
 	case msg == "":
@@ -274,11 +274,11 @@ func shellQuote(s string) string {
 // contact. With replace, a key recorded before is forgotten first (the
 // host was reinstalled).
 func (s *SSH) Trust(ctx context.Context, replace bool) error {
+	name := s.host
+	if s.port != "" && s.port != "22" {
+		name = "[" + s.host + "]:" + s.port
+	}
 	if replace && s.opt.KnownHosts != "" {
-		name := s.host
-		if s.port != "" && s.port != "22" {
-			name = "[" + s.host + "]:" + s.port
-		}
 		cmd := exec.CommandContext(ctx, "ssh-keygen", "-R", name, "-f", s.opt.KnownHosts)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		cmd.Run() // nothing recorded yet is fine
@@ -294,6 +294,12 @@ func (s *SSH) Trust(ctx context.Context, replace bool) error {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return s.explain(err, stderr.String())
+	}
+	// ssh only warns when it cannot write known_hosts; make sure it did.
+	if s.opt.KnownHosts != "" {
+		if err := exec.CommandContext(ctx, "ssh-keygen", "-F", name, "-f", s.opt.KnownHosts).Run(); err != nil {
+			return fmt.Errorf("the host key of %s was not recorded in %s: %s", s.name, s.opt.KnownHosts, firstLine(stderr.String()))
+		}
 	}
 	return nil
 }
@@ -366,4 +372,9 @@ func parseProbe(out []byte) (Probe, error) {
 	}
 	SortReleases(p.Releases)
 	return p, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }

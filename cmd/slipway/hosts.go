@@ -27,6 +27,10 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 	if known == "" {
 		known = filepath.Join(cfg.DataDir, "known_hosts")
 	}
+	// ssh does not create the directory of a known_hosts file it writes.
+	if err := os.MkdirAll(filepath.Dir(known), 0o700); err != nil {
+		return release.SSHOptions{}, err
+	}
 	// A ControlMaster socket path must fit in 108 bytes, and ssh adds 41
 	// for %C plus 17 while it creates the socket: a deep data directory
 	// gets its sockets in a short private directory under /tmp instead.

@@ -73,10 +73,6 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find the slipway binary for the git hook: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
 	opt, err := sshOptions(cfg)
 	if err != nil {
 		return err
@@ -86,6 +82,14 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	engine.Connect = release.SSHConnector(srv.Config, opt)
 	srv.Version = versionString()
 
+	// Interrupted deploys are settled before any push can start a new one.
+	if err := engine.Recover(ctx, cfg); err != nil {
+		log.Error().Err(err).Msg("some interrupted deploys are not recovered; their environments may run mixed releases")
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
 	go reloadOnHangup(ctx, srv, *path, embedded, log)
 
 	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).

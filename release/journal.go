@@ -1,0 +1,142 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slipwayhq/slipway/config"
+)
+
+// journal is what a running deploy has done so far, kept on disk so that
+// a daemon that crashed can put every host back on one release when it
+// starts again. It is written before each step that changes a host.
+type journal struct {
+	App     string            `json:"app"`
+	Env     string            `json:"env"`
+	Repo    string            `json:"repo"`
+	Release string            `json:"release"`
+	Commit  string            `json:"commit"`
+	User    string            `json:"user"`
+	Hosts   []string          `json:"hosts"`
+	Prev    map[string]string `json:"prev"` // host → release before the deploy
+	Phase   string            `json:"phase"`
+	Started time.Time         `json:"started"`
+}
+
+func (e *Engine) journalFile(app, env string) string {
+	return filepath.Join(e.DataDir, "journal", app, env+".json")
+}
+
+func (e *Engine) writeJournal(j *journal) error {
+	data, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(e.journalFile(j.App, j.Env), data, 0o600); err != nil {
+		return fmt.Errorf("write deploy journal: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) clearJournal(app, env string) {
+	if err := os.Remove(e.journalFile(app, env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.Log.Error().Err(err).Str("app", app).Str("env", env).Msg("cannot remove deploy journal")
+	}
+}
+
+// Recover finishes what deploys interrupted by a crash left: every host
+// that was switched to the interrupted release goes back to the release
+// it ran before, the release directory is removed, and the outcome is
+// recorded. A journal whose hosts cannot all be reached is kept, and
+// recovery is tried again on the next start. Call it before serving.
+func (e *Engine) Recover(ctx context.Context, cfg *config.Config) error {
+	files, _ := filepath.Glob(filepath.Join(e.DataDir, "journal", "*", "*.json"))
+	var failed int
+	for _, f := range files {
+		if err := e.recoverOne(ctx, cfg, f); err != nil {
+			e.Log.Error().Err(err).Str("journal", f).Msg("interrupted deploy not recovered; will retry on next start")
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d interrupted deploys could not be recovered", failed)
+	}
+	return nil
+}
+
+func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var j journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return fmt.Errorf("read journal: %w", err)
+	}
+	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
+	app, ok := cfg.App(j.App)
+	if !ok {
+		return fmt.Errorf("app %s is no longer configured", j.App)
+	}
+	env, ok := app.Environment(j.Env)
+	if !ok {
+		return fmt.Errorf("environment %s/%s is no longer configured", j.App, j.Env)
+	}
+	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found a deploy interrupted by a restart; rolling it back")
+	var problems []error
+	for _, name := range j.Hosts {
+		h, err := e.connect(ctx, env, name)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		err = recoverHost(ctx, h, j.Release, j.Prev[name])
+		h.Close()
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		log.Info().Str("host", name).Str("current", orNone(j.Prev[name])).Msg("host back on its previous release")
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	if j.Repo != "" && j.Commit != "" {
+		line := fmt.Sprintf("%s %s rolled back: the deploy was interrupted by a daemon restart (pushed by %s at %s)",
+			j.Release, j.Env, j.User, j.Started.UTC().Format(time.RFC3339))
+		if err := AppendNote(ctx, j.Repo, j.Commit, line); err != nil {
+			log.Error().Err(err).Msg("cannot record the outcome")
+		}
+	}
+	e.cleanStaging(j.App, j.Env)
+	e.clearJournal(j.App, j.Env)
+	log.Warn().Msg("interrupted deploy rolled back; every host runs the release it ran before")
+	return nil
+}
+
+// recoverHost puts h back on prev if it was switched to rel, and removes rel.
+func recoverHost(ctx context.Context, h Host, rel, prev string) error {
+	cur, err := h.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == rel {
+		if err := h.Switch(ctx, prev); err != nil {
+			return fmt.Errorf("switch back to %s: %w", orNone(prev), err)
+		}
+	}
+	return h.Remove(ctx, rel)
+}
+
+func orNone(rel string) string {
+	if rel == "" {
+		return "none"
+	}
+	return rel
+}

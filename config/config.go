@@ -76,6 +76,7 @@ type SSH struct {
 	Config         string   `toml:"config"`          // ssh_config file; default: ssh's own (~/.ssh/config)
 	KnownHosts     string   `toml:"known_hosts"`     // pinned host keys; default: data_dir/known_hosts
 	ConnectTimeout Duration `toml:"connect_timeout"` // default 10s
+	BWLimit        int      `toml:"bwlimit"`         // upload limit per host in KiB/s (rsync --bwlimit); 0: none
 }
 
 // Host is a remote machine reached over SSH. "local" is reserved: this

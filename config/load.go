@@ -405,6 +405,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 			st.str("config", &c.SSH.Config)
 			st.str("known_hosts", &c.SSH.KnownHosts)
 			st.duration("connect_timeout", &c.SSH.ConnectTimeout)
+			st.integer("bwlimit", &c.SSH.BWLimit)
 			st.finish(nil)
 		}
 	}

@@ -59,6 +59,9 @@ func (d *decoder) resolve(c *Config, base string) {
 			*f.dst = p
 		}
 	}
+	if c.SSH.BWLimit < 0 {
+		d.errorf(root.key("ssh").key("bwlimit"), "must be 0 (no limit) or a rate in KiB/s (got %d)", c.SSH.BWLimit)
+	}
 	if c.SSH.ConnectTimeout <= 0 {
 		d.errorf(root.key("ssh").key("connect_timeout"), "must be positive (got %s)", c.SSH.ConnectTimeout)
 	}

@@ -362,8 +362,8 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	for _, h := range d.switched {
 		prev := d.prev[h.Name()]
 		if err := h.Switch(rctx, prev); err != nil {
-			d.p.step("rollback", h.Name(), "FAILED: %v; current still points to releases/%s", err, d.rel)
-			d.log.Error().Str("step", "rollback").Str("host", h.Name()).Err(err).Msg("rollback failed")
+			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: the next deploy or `slipway check` brings it in line", err)
+			d.log.Error().Str("step", "rollback").Str("host", h.Name()).Err(err).Msg("rollback failed; host state unknown")
 			continue
 		}
 		rolledBack[h.Name()] = true
@@ -387,7 +387,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		rel, known := d.prev[name]
 		switch {
 		case d.isSwitched(name) && !rolledBack[name]:
-			rel = d.rel
+			rel = "state unknown"
 		case !known:
 			rel = "unknown (not reached)"
 		case rel == "":
@@ -404,7 +404,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "nothing was switched; " + now
 	}
 	delete(live, "unknown (not reached)")
-	if len(live) > 1 || (len(live) == 1 && live[d.rel] != nil) {
+	if len(live) > 1 || live["state unknown"] != nil {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {

@@ -24,6 +24,7 @@ type SSHOptions struct {
 	ControlDir     string        // where ControlMaster sockets live; keep the path short
 	ConfigFile     string        // ssh_config to use instead of ~/.ssh/config ("" for the default)
 	ConnectTimeout time.Duration // default 10s
+	BWLimit        int           // rsync --bwlimit in KiB/s; 0 for none
 }
 
 // SSH is a Host reached with ssh and rsync.
@@ -179,7 +180,11 @@ done`, s.path, rel)
 	for _, a := range s.sshArgs() {
 		rsh += " " + shellQuote(a)
 	}
-	args := append(rsyncArgs(linkDest), "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
+	args := rsyncArgs(linkDest)
+	if s.opt.BWLimit > 0 {
+		args = append(args, "--bwlimit="+strconv.Itoa(s.opt.BWLimit))
+	}
+	args = append(args, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
 	out, err := runRsync(ctx, args)
 	if err != nil {
 		var ee *exec.ExitError

@@ -51,6 +51,7 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 		ConfigFile:     cfg.SSH.Config,
 		ControlDir:     ctl,
 		ConnectTimeout: cfg.SSH.ConnectTimeout.Std(),
+		BWLimit:        cfg.SSH.BWLimit,
 	}, nil
 }
 

@@ -226,6 +226,9 @@ func updateRef(ctx context.Context, repo string, c RefCommand) error {
 	if out, err := exec.CommandContext(ctx, "git", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("git update-ref: %w: %s", err, strings.TrimSpace(string(out)))
 	}
+	if branch, ok := strings.CutPrefix(c.Ref, "refs/heads/"); ok && c.New != zeroOID {
+		return release.PointHead(ctx, repo, branch)
+	}
 	return nil
 }
 

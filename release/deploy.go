@@ -85,6 +85,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	}
 	defer unlock()
 
+	if err := e.settle(ctx, req.Env); err != nil {
+		return nil, err
+	}
 	head, err := BranchHead(req.Repo, req.Env.Branch)
 	if err != nil {
 		return nil, err
@@ -140,13 +143,12 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	if err := d.e.writeJournal(d.j); err != nil {
 		return nil, err
 	}
-	defer d.e.clearJournal(app, env)
 	d.log = d.log.With().Str("release", d.rel).Logger()
 	d.log.Info().Str("key", req.Key).Msg("deploy started")
 
 	plural := ""
 	if n := len(req.Env.Hosts); n > 1 {
-		plural = fmt.Sprintf(", %d hosts", n)
+		plural = ", " + count(n, "host")
 	}
 	d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
 
@@ -166,6 +168,8 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, d.fail(ctx, err)
 	}
+	// Every host runs the release: nothing is left to undo after a crash.
+	d.e.clearJournal(app, env)
 
 	if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
 		// Every host runs the new release already; say so rather than
@@ -238,7 +242,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	d.p.step("export", "", "ok   %s files, %s  %s", thousands(st.Files), humanBytes(st.Bytes), seconds(time.Since(t)))
+	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
 	for _, s := range st.Skipped {
 		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
 	}
@@ -253,7 +257,7 @@ func (d *deploy) ship(ctx context.Context) error {
 			d.p.step("upload", h.Name(), "FAILED: %v", err)
 			return &HostError{Host: h.Name(), Step: "upload", Err: err}
 		}
-		d.p.step("upload", h.Name(), "ok   %s files changed, %s sent  %s", thousands(us.Files), humanBytes(us.BytesSent), seconds(time.Since(t)))
+		d.p.step("upload", h.Name(), "ok   %s changed, %s sent  %s", count(us.Files, "file"), humanBytes(us.BytesSent), seconds(time.Since(t)))
 		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Dur("duration", time.Since(t)).Msg("uploaded")
 		return nil
 	})
@@ -316,7 +320,7 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 		d.log.Debug().Str("step", "health").Str("host", h.Name()).Int("attempt", n).AnErr("result", err).Msg("health attempt")
 	})
 	if res.Err != nil {
-		d.p.step("health", h.Name(), "FAILED after %d attempts: %v", res.Attempts, res.Err)
+		d.p.step("health", h.Name(), "FAILED after %s: %v", count(res.Attempts, "attempt"), res.Err)
 		for _, l := range res.Tail {
 			d.p.step("", "", "| %s", l)
 		}
@@ -371,6 +375,17 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.p.step("rollback", h.Name(), "current removed (this was the first release)")
 		} else {
 			d.p.step("rollback", h.Name(), "current → releases/%s", prev)
+		}
+	}
+	if d.j != nil {
+		if len(rolledBack) == len(d.switched) {
+			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
+		} else {
+			// The next deploy, or a restart, finishes the rollback.
+			d.j.Phase = "failed"
+			if err := d.e.writeJournal(d.j); err != nil {
+				d.log.Error().Err(err).Msg("cannot keep the deploy journal")
+			}
 		}
 	}
 	for _, h := range d.hosts {

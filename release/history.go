@@ -133,7 +133,7 @@ func UpdateBranch(ctx context.Context, repo, branch, newOID, oldOID string) erro
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("move branch %s: %w: %s", branch, err, lastLine(string(out)))
 	}
-	return nil
+	return PointHead(ctx, repo, branch)
 }
 
 // BranchHead returns the commit a branch points to, "" if it does not exist.
@@ -150,4 +150,16 @@ func BranchHead(repo, branch string) (string, error) {
 		return "", fmt.Errorf("read branch %s: %w", branch, err)
 	}
 	return ref.Hash().String(), nil
+}
+
+// PointHead makes HEAD of the bare repository name branch when HEAD names
+// a branch that does not exist, so that a clone checks out something.
+func PointHead(ctx context.Context, repo, branch string) error {
+	if exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--verify", "-q", "HEAD").Run() == nil {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/"+branch).CombinedOutput(); err != nil {
+		return fmt.Errorf("point HEAD at %s: %w: %s", branch, err, lastLine(string(out)))
+	}
+	return nil
 }

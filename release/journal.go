@@ -71,15 +71,10 @@ func (e *Engine) Recover(ctx context.Context, cfg *config.Config) error {
 }
 
 func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string) error {
-	data, err := os.ReadFile(file)
+	j, err := readJournal(file)
 	if err != nil {
 		return err
 	}
-	var j journal
-	if err := json.Unmarshal(data, &j); err != nil {
-		return fmt.Errorf("read journal: %w", err)
-	}
-	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
 	app, ok := cfg.App(j.App)
 	if !ok {
 		return fmt.Errorf("app %s is no longer configured", j.App)
@@ -88,7 +83,26 @@ func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string
 	if !ok {
 		return fmt.Errorf("environment %s/%s is no longer configured", j.App, j.Env)
 	}
-	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found a deploy interrupted by a restart; rolling it back")
+	return e.rollbackJournal(ctx, env, j)
+}
+
+func readJournal(file string) (*journal, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var j journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("read journal %s: %w", file, err)
+	}
+	return &j, nil
+}
+
+// rollbackJournal puts every host of an interrupted or half rolled back
+// deploy back on the release it ran before, then forgets the journal.
+func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j *journal) error {
+	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
+	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found an unfinished deploy; rolling it back")
 	var problems []error
 	for _, name := range j.Hosts {
 		h, err := e.connect(ctx, env, name)
@@ -107,7 +121,7 @@ func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	if j.Repo != "" && j.Commit != "" {
+	if j.Repo != "" && j.Commit != "" && j.Phase != "failed" {
 		line := fmt.Sprintf("%s %s rolled back: the deploy was interrupted by a daemon restart (pushed by %s at %s)",
 			j.Release, j.Env, j.User, j.Started.UTC().Format(time.RFC3339))
 		if err := AppendNote(ctx, j.Repo, j.Commit, line); err != nil {
@@ -116,7 +130,24 @@ func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string
 	}
 	e.cleanStaging(j.App, j.Env)
 	e.clearJournal(j.App, j.Env)
-	log.Warn().Msg("interrupted deploy rolled back; every host runs the release it ran before")
+	log.Warn().Msg("unfinished deploy rolled back; every host runs the release it ran before")
+	return nil
+}
+
+// settle rolls back what an earlier deploy of env left unfinished, before
+// a new deploy starts. It fails if a host is still out of reach.
+func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
+	file := e.journalFile(env.App, env.Name)
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	j, err := readJournal(file)
+	if err != nil {
+		return err
+	}
+	if err := e.rollbackJournal(ctx, env, j); err != nil {
+		return fmt.Errorf("%s of %s/%s is not rolled back on every host yet (%v); bring the hosts back, then push again", j.Release, j.App, j.Env, err)
+	}
 	return nil
 }
 

@@ -73,7 +73,7 @@ func (s *SSH) sshArgs() []string {
 	}
 	args := []string{
 		"-o", "BatchMode=yes",
-		"-o", "ConnectTimeout=" + strconv.Itoa(int(timeout.Seconds())),
+		"-o", "ConnectTimeout=" + strconv.Itoa(max(int(timeout.Seconds()+0.999), 1)),
 		"-o", "ServerAliveInterval=5",
 		"-o", "ServerAliveCountMax=3",
 		"-o", "StrictHostKeyChecking=yes",
@@ -130,7 +130,7 @@ func (s *SSH) explain(err error, stderr string) error {
 	}
 	switch {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
-		return fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust %s`; otherwise treat it as an attack", s.name, s.name)
+		return fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust --replace %s`; otherwise treat it as an attack", s.name, s.name)
 	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
 		return fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` once (ssh: %s)", s.name, s.name, firstLine(msg))
 	case strings.Contains(msg, "Permission denied"):
@@ -307,6 +307,12 @@ func (s *SSH) Trust(ctx context.Context, replace bool) error {
 		}
 	}
 	return nil
+}
+
+// Reach connects and runs nothing, to check reachability, host key and login.
+func (s *SSH) Reach(ctx context.Context) error {
+	_, err := s.remote(ctx, "true")
+	return err
 }
 
 // Probe is what `slipway check` reports about a host.

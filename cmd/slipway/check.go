@@ -70,13 +70,27 @@ func checkHosts(ctx context.Context, cfg *config.Config) error {
 			Probe(context.Context) (release.Probe, error)
 		}
 		if u.Host.IsLocal() {
+			if u.Path == "" {
+				continue
+			}
 			h = release.NewLocal(u.Path)
 		} else {
 			h = release.NewSSH(u.Host, u.Path, opt)
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		p, err := h.Probe(pctx)
-		cancel()
+		var p release.Probe
+		if u.Path == "" {
+			// Only the app template deploys here: check the connection.
+			err = release.NewSSH(u.Host, "/", opt).Reach(pctx)
+			cancel()
+			if err == nil {
+				fmt.Printf("  %-12s ok  reachable; paths depend on the app\n", u.Host.Name)
+				continue
+			}
+		} else {
+			p, err = h.Probe(pctx)
+			cancel()
+		}
 		if err != nil {
 			fmt.Printf("  %-12s FAILED: %v\n", u.Host.Name, err)
 			failed++

@@ -55,25 +55,27 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 	}, nil
 }
 
-// remoteHosts lists every non-local host the configuration deploys to,
-// each once, with the path of the first environment that uses it.
+// remoteHosts lists every host the configuration deploys to, each once,
+// with the deploy path of the first environment that uses it. Hosts that
+// only the app template uses have no path: it depends on the app's name.
 func remoteHosts(cfg *config.Config) []hostUse {
 	seen := map[string]bool{}
 	var out []hostUse
 	for _, appName := range sortedKeys(cfg.Apps) {
-		if appName == "*" {
-			continue // its paths depend on the app name
-		}
 		app := cfg.Apps[appName]
 		for _, envName := range sortedKeys(app.Environments) {
 			env := app.Environments[envName]
 			for _, name := range env.Hosts {
-				h := cfg.Host(name)
 				if seen[name] {
 					continue
 				}
 				seen[name] = true
-				out = append(out, hostUse{Host: h, Env: env, Path: env.PathOn(h)})
+				h := cfg.Host(name)
+				u := hostUse{Host: h}
+				if appName != config.TemplateApp {
+					u.Path = env.PathOn(h)
+				}
+				out = append(out, u)
 			}
 		}
 	}
@@ -82,8 +84,14 @@ func remoteHosts(cfg *config.Config) []hostUse {
 
 type hostUse struct {
 	Host *config.Host
-	Env  *config.Environment
-	Path string
+	Path string // "" when only the app template deploys there
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

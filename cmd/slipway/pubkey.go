@@ -25,7 +25,12 @@ func (c *pubkeyCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, line, err := release.ClientKey(cfg.DataDir)
+	var line string
+	if cfg.SSH.Key != "" {
+		line, err = release.AuthorizedKey(cfg.SSH.Key)
+	} else {
+		_, line, err = release.ClientKey(cfg.DataDir)
+	}
 	if err != nil {
 		return err
 	}

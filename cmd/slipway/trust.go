@@ -28,18 +28,29 @@ func (c *trustCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, a := range fs.Args() {
-		want[a] = true
+	uses := remoteHosts(cfg)
+	if fs.NArg() > 0 {
+		// Only the hosts named, and each must be one deploys use.
+		byName := map[string]hostUse{}
+		for _, u := range uses {
+			byName[u.Host.Name] = u
+		}
+		uses = nil
+		for _, name := range fs.Args() {
+			u, ok := byName[name]
+			if !ok {
+				return usagef("no environment deploys to a host called %q", name)
+			}
+			uses = append(uses, u)
+		}
 	}
 	failed := 0
 	found := 0
-	for _, u := range remoteHosts(cfg) {
-		if u.Host.IsLocal() || (len(want) > 0 && !want[u.Host.Name]) {
+	for _, u := range uses {
+		if u.Host.IsLocal() {
 			continue
 		}
 		found++
-		delete(want, u.Host.Name)
 		h := release.NewSSH(u.Host, u.Path, opt)
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := h.Trust(tctx, *replace)
@@ -51,14 +62,11 @@ func (c *trustCommand) Run(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("%-12s trusted (%s)\n", u.Host.Name, u.Host.Address)
 	}
-	for name := range want {
-		return usagef("no environment deploys to a host called %q", name)
-	}
 	if found == 0 {
 		fmt.Println("No remote hosts are configured.")
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d hosts could not be trusted", failed)
+		return fmt.Errorf("%s could not be trusted", plural(failed, "host"))
 	}
 	return nil
 }

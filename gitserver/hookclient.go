@@ -93,12 +93,27 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 		}
 	}
 	for _, r := range report {
-		line := "ok " + r.Ref
+		lines := []string{"ok " + r.Ref}
 		if r.Error != "" {
-			line = "ng " + r.Ref + " " + strings.ReplaceAll(r.Error, "\n", " ")
+			lines = []string{"ng " + r.Ref + " " + strings.ReplaceAll(r.Error, "\n", " ")}
+		} else {
+			if r.RefName != "" {
+				lines = append(lines, "option refname "+r.RefName)
+			}
+			if r.OldOID != "" {
+				lines = append(lines, "option old-oid "+r.OldOID)
+			}
+			if r.NewOID != "" {
+				lines = append(lines, "option new-oid "+r.NewOID)
+			}
+			if r.Forced {
+				lines = append(lines, "option forced-update")
+			}
 		}
-		if err := enc.Encode([]byte(line + "\n")); err != nil {
-			return err
+		for _, line := range lines {
+			if err := enc.Encode([]byte(line + "\n")); err != nil {
+				return err
+			}
 		}
 	}
 	return enc.Flush()

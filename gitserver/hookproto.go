@@ -12,9 +12,16 @@ type RefCommand struct {
 }
 
 // RefResult is the daemon's verdict on one RefCommand. Error "" means ok.
+// The other fields, when set, tell git what was really updated, for a push
+// that Slipway carried out on another ref (a rollback moves the
+// environment's branch) or with another value (a tag peeled to its commit).
 type RefResult struct {
-	Ref   string `json:"ref"`
-	Error string `json:"error,omitempty"`
+	Ref     string `json:"ref"`
+	Error   string `json:"error,omitempty"`
+	RefName string `json:"refname,omitempty"`
+	OldOID  string `json:"old_oid,omitempty"`
+	NewOID  string `json:"new_oid,omitempty"`
+	Forced  bool   `json:"forced,omitempty"`
 }
 
 type hookRequest struct {

@@ -117,83 +117,208 @@ func (s *Server) handleHook(conn net.Conn) {
 	out.send(hookMessage{Report: <-done, Done: true})
 }
 
-// handlePush decides, for each pushed ref, whether it deploys, is stored
-// as an ordinary git ref, or is refused.
+// handlePush decides, for each pushed ref, whether it deploys, rolls
+// back, is stored as an ordinary git ref, or is refused.
 func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefCommand, opts []string, out *lineWriter) []RefResult {
 	cfg := s.Config()
 	app, ok := cfg.App(p.App)
 	if !ok {
 		return rejectAll(cmds, "app "+p.App+" is no longer configured")
 	}
+	force := false
+	for _, o := range opts {
+		if o == "force" {
+			force = true
+		}
+	}
 	log := s.Log.With().Str("app", p.App).Str("user", p.User).Str("key", p.Key).Logger()
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
 		log.Info().Str("ref", printable(c.Ref)).Str("old", c.Old).Str("new", c.New).Msg("push received")
-		r := RefResult{Ref: c.Ref}
-		if reason := s.handleRef(ctx, p, app, c, out); reason != "" {
-			r.Error = reason
-			log.Info().Str("ref", printable(c.Ref)).Str("reason", reason).Msg("push refused")
+		r := s.handleRef(ctx, p, app, c, force, out)
+		r.Ref = c.Ref
+		if r.Error != "" {
+			log.Info().Str("ref", printable(c.Ref)).Str("reason", r.Error).Msg("push refused")
 		}
 		results = append(results, r)
 	}
 	return results
 }
 
-// handleRef carries out one ref update and returns "" or the reason it
-// was refused, for `! [remote rejected] <ref> (<reason>)`.
-func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App, c RefCommand, out *lineWriter) string {
+// refused is a RefResult that shows as `! [remote rejected] <ref> (<reason>)`.
+func refused(reason string) RefResult { return RefResult{Error: reason} }
+
+// handleRef carries out one ref update.
+func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App, c RefCommand, force bool, out *lineWriter) RefResult {
 	deleting := c.New == zeroOID
+	if env, ok := rollbackRef(c.Ref); ok {
+		if deleting {
+			return refused("nothing named rollback is stored; push a release tag to it: git push deploy +v41:rollback")
+		}
+		return s.rollbackByPush(ctx, p, app, env, c, force, out)
+	}
 	switch {
 	case strings.HasPrefix(c.Ref, "refs/heads/"):
 		branch := strings.TrimPrefix(c.Ref, "refs/heads/")
 		if !config.ValidBranch(branch) {
-			return "invalid branch name"
+			return refused("invalid branch name")
 		}
 		env, deploys := app.EnvironmentForBranch(branch)
 		if !deploys {
 			if err := updateRef(ctx, p.Repo, c); err != nil {
 				s.Log.Error().Err(err).Str("ref", c.Ref).Msg("update ref")
-				return "could not update the branch; see the server log"
+				return refused("could not update the branch; see the server log")
 			}
 			if !deleting {
 				fmt.Fprintf(out, "branch %s stored; no environment deploys it (%s)\n", branch, branchMap(app))
 			}
-			return ""
+			return RefResult{}
 		}
 		if deleting {
 			fmt.Fprintf(out, "branch %s feeds environment %s and cannot be deleted\n", branch, env.Name)
-			return "deploy branches cannot be deleted"
+			return refused("deploy branches cannot be deleted")
 		}
-		return s.deploy(ctx, p, app, env, c, out)
+		// A release tag pushed to a branch (git push deploy v41:production)
+		// promotes that release's commit.
+		commit, err := peelCommit(ctx, p.Repo, c.New)
+		if err != nil {
+			return refused("only commits can be deployed")
+		}
+		r := s.deploy(ctx, p, app, env, c, commit, "", force, out)
+		if r.Error == "" && commit != c.New {
+			r.NewOID = commit
+		}
+		return r
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		tag := strings.TrimPrefix(c.Ref, "refs/tags/")
 		if strings.HasPrefix(tag, "v") {
 			fmt.Fprintf(out, "tags v* are release numbers that Slipway gives; push a branch to deploy\n")
-			return "v* tags are reserved for releases"
+			return refused("v* tags are reserved for releases")
 		}
 		if !config.ValidBranch(tag) {
-			return "invalid tag name"
+			return refused("invalid tag name")
 		}
 		if err := updateRef(ctx, p.Repo, c); err != nil {
 			s.Log.Error().Err(err).Str("ref", c.Ref).Msg("update ref")
-			return "could not update the tag; see the server log"
+			return refused("could not update the tag; see the server log")
 		}
-		return ""
+		return RefResult{}
 	default:
-		return "only branches and tags can be pushed"
+		return refused("only branches and tags can be pushed")
 	}
 }
 
-func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, out *lineWriter) string {
+// rollbackRef recognizes the refs a rollback is pushed to: rollback and
+// rollback/<env>, as a branch or (for git push deploy v41:rollback, where
+// the source is a tag) as a tag. env is "" when not named.
+func rollbackRef(ref string) (env string, ok bool) {
+	for _, prefix := range []string{"refs/heads/", "refs/tags/"} {
+		name, found := strings.CutPrefix(ref, prefix)
+		if !found {
+			continue
+		}
+		if name == "rollback" {
+			return "", true
+		}
+		if env, found := strings.CutPrefix(name, "rollback/"); found {
+			return env, true
+		}
+	}
+	return "", false
+}
+
+// rollbackByPush handles git push deploy +v41:rollback[/env].
+func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config.App, envName string, c RefCommand, force bool, out *lineWriter) RefResult {
+	rel, err := s.releaseForObject(ctx, p.Repo, c.New)
+	if err != nil {
+		fmt.Fprintf(out, "%v\n", err)
+		return refused("not a release: push a release tag, like +v41:rollback")
+	}
+	if envName == "" {
+		envName = rel.Env
+	}
+	env, ok := app.Environment(envName)
+	if !ok {
+		return refused(fmt.Sprintf("%s has no environment %s", app.Name, envName))
+	}
+	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
+	if r.Error != "" {
+		return r
+	}
+	// Tell git what really moved: the environment's branch, not "rollback".
+	r.RefName = "refs/heads/" + env.Branch
+	r.NewOID = rel.Commit
+	r.Forced = true
+	return r
+}
+
+// releaseForObject finds the release a pushed object names: a release tag
+// object, or a commit released exactly once.
+func (s *Server) releaseForObject(ctx context.Context, repo, oid string) (*release.Release, error) {
+	rels, err := release.History(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	tagOID := func(name string) string {
+		out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--verify", "-q", "refs/tags/"+name).Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	var byCommit []*release.Release
+	for _, r := range rels {
+		if tagOID(r.Name) == oid {
+			return r, nil
+		}
+		if r.Commit == oid {
+			byCommit = append(byCommit, r)
+		}
+	}
+	if len(byCommit) == 1 {
+		return byCommit[0], nil
+	}
+	if len(byCommit) > 1 {
+		return nil, fmt.Errorf("commit %s is in %d releases; push the release tag, like +%s:rollback", oid[:7], len(byCommit), byCommit[0].Name)
+	}
+	return nil, fmt.Errorf("%s is not a release of %s", oid[:min(7, len(oid))], "this app")
+}
+
+// peelCommit returns the commit oid names (a tag is peeled).
+func peelCommit(ctx context.Context, repo, oid string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--verify", "-q", oid+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s is not a commit", oid)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out *lineWriter) RefResult {
 	old := c.Old
+	if rollback != "" || old == "" {
+		// A rollback moves the branch from wherever it is.
+		head, err := release.BranchHead(p.Repo, env.Branch)
+		if err != nil {
+			return refused("could not read the branch; see the server log")
+		}
+		old = head
+	}
 	if old == zeroOID {
 		old = ""
 	}
 	_, err := s.Engine.Deploy(ctx, release.Request{
-		App: app, Env: env, Repo: p.Repo, Commit: c.New, Old: old, User: p.User, Key: p.Key,
+		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
+		Rollback: rollback, Force: force,
 	}, out)
 	if err == nil {
-		return ""
+		res := RefResult{}
+		if rollback != "" {
+			res.OldOID = old
+			if res.OldOID == "" {
+				res.OldOID = zeroOID
+			}
+		}
+		return res
 	}
 	var locked *release.LockedError
 	var failed *release.DeployError
@@ -201,16 +326,27 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	case errors.As(err, &locked):
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
 			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)
-		return fmt.Sprintf("%s is locked by %s's deploy", env.Name, locked.Holder.User)
+		return refused(fmt.Sprintf("%s is locked by %s's deploy", env.Name, locked.Holder.User))
 	case errors.Is(err, release.ErrBranchMoved):
 		fmt.Fprintf(out, "branch %s moved while you pushed; fetch, then push again\n", env.Branch)
-		return "branch moved; fetch and push again"
+		return refused("branch moved; fetch and push again")
 	case errors.As(err, &failed):
-		return "deploy failed: " + failed.Reason()
+		if rollback != "" {
+			return refused("rollback failed: " + failed.Reason())
+		}
+		return refused("deploy failed: " + failed.Reason())
+	case errors.Is(err, release.ErrNeverLive):
+		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
+		return refused(rollback + " never went live; use -o force")
 	default:
+		if rollback != "" {
+			s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")
+			fmt.Fprintf(out, "rollback refused: %v\n", err)
+			return refused("rollback refused")
+		}
 		s.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("deploy could not start")
 		fmt.Fprintf(out, "deploy of %s could not start: %v\n", env.Name, err)
-		return "deploy failed: internal error; see the server log"
+		return refused("deploy failed: internal error; see the server log")
 	}
 }
 

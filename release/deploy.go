@@ -34,6 +34,11 @@ type Request struct {
 	Old  string
 	User string
 	Key  string // SHA256 fingerprint of the key the pusher signed with
+	// Rollback names an earlier release of Env to make live again instead
+	// of a new release of Commit (which must then be that release's commit).
+	Rollback string
+	// Force allows a rollback to a release that never went live.
+	Force bool
 }
 
 // Result is a successful deploy.
@@ -95,8 +100,14 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
 	}
+	var from string // the live release a rollback replaces
+	if req.Rollback != "" {
+		if from, err = e.checkRollback(ctx, req); err != nil {
+			return nil, err
+		}
+	}
 
-	d := &deploy{e: e, req: req, p: newPrinter(out), start: time.Now()}
+	d := &deploy{e: e, req: req, p: newPrinter(out), start: time.Now(), from: from}
 	d.log = e.Log.With().Str("app", app).Str("env", env).Str("user", req.User).Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -110,6 +121,7 @@ type deploy struct {
 	start time.Time
 
 	rel      string
+	from     string // rollback only: the live release being replaced
 	j        *journal
 	hosts    []Host
 	prev     map[string]string // host → release current pointed to before
@@ -124,22 +136,26 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 
-	// Number the release and tag it before anything else, so every
-	// attempt, failed or not, is in the history.
-	mu := d.e.appMutex(app)
-	mu.Lock()
-	last, err := LastRelease(req.Repo)
-	if err == nil {
-		d.rel = ReleaseName(last + 1)
-		err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
-	}
-	mu.Unlock()
-	if err != nil {
-		return nil, err
+	if req.Rollback != "" {
+		d.rel = req.Rollback
+	} else {
+		// Number the release and tag it before anything else, so every
+		// attempt, failed or not, is in the history.
+		mu := d.e.appMutex(app)
+		mu.Lock()
+		last, err := LastRelease(req.Repo)
+		if err == nil {
+			d.rel = ReleaseName(last + 1)
+			err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
+		}
+		mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	d.e.setLockRelease(app, env, d.rel)
 	d.j = &journal{App: app, Env: env, Repo: req.Repo, Release: d.rel, Commit: req.Commit, User: req.User,
-		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start}
+		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start, Rollback: req.Rollback != ""}
 	if err := d.e.writeJournal(d.j); err != nil {
 		return nil, err
 	}
@@ -150,7 +166,11 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	if n := len(req.Env.Hosts); n > 1 {
 		plural = ", " + count(n, "host")
 	}
-	d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+	if req.Rollback != "" {
+		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, orNone(d.from), plural)
+	} else {
+		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+	}
 
 	defer func() {
 		for _, h := range d.hosts {
@@ -177,11 +197,24 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		d.log.Error().Err(err).Msg("hosts switched but the branch could not be moved")
 		d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
 	}
-	d.note(ctx, fmt.Sprintf("%s %s live: deployed by %s at %s", d.rel, env, req.User, time.Now().UTC().Format(time.RFC3339)))
-	d.prune(ctx)
 	dur := time.Since(d.start)
-	d.p.line("deployed %s to %s in %s", d.rel, env, seconds(dur))
-	d.log.Info().Dur("duration", dur).Msg("deploy finished")
+	if req.Rollback != "" {
+		d.event(ctx, req.Commit, OutcomeLive, "rolled back from "+orNone(d.from))
+		if d.from != "" {
+			if tag, err := ReadTag(req.Repo, d.from); err == nil {
+				d.eventFor(ctx, tag.Commit, d.from, OutcomeRolledBack, "replaced by "+d.rel)
+			}
+		}
+	} else {
+		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
+	}
+	d.prune(ctx)
+	if req.Rollback != "" {
+		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
+	} else {
+		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(time.Since(d.start)))
+	}
+	d.log.Info().Dur("duration", time.Since(d.start)).Bool("rollback", req.Rollback != "").Msg("deploy finished")
 	return &Result{Release: d.rel, Duration: dur}, nil
 }
 
@@ -193,6 +226,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	defer d.e.cleanStaging(app, env)
 
 	// Connect to every host, in parallel, and learn what each runs now.
+	var err error
 	d.prev = make(map[string]string)
 	for _, name := range req.Env.Hosts {
 		h, err := d.e.connect(ctx, req.Env, name)
@@ -203,7 +237,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		d.hosts = append(d.hosts, h)
 	}
 	var mu sync.Mutex
-	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+	err = d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		defer cancel()
 		cur, err := h.Current(cctx)
@@ -231,6 +265,17 @@ func (d *deploy) ship(ctx context.Context) error {
 		prevManifest = m
 	}
 
+	targets := d.hosts
+	if req.Rollback != "" {
+		if targets, err = d.missing(ctx); err != nil {
+			return err
+		}
+		if len(targets) == 0 {
+			d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
+			return nil
+		}
+	}
+
 	t := time.Now()
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
@@ -239,8 +284,10 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
-		return &stepError{step: "export", err: err}
+	if req.Rollback == "" {
+		if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
+			return &stepError{step: "export", err: err}
+		}
 	}
 	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
 	for _, s := range st.Skipped {
@@ -248,7 +295,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
 
-	return d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+	return d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 		defer cancel()
@@ -261,6 +308,29 @@ func (d *deploy) ship(ctx context.Context) error {
 		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Dur("duration", time.Since(t)).Msg("uploaded")
 		return nil
 	})
+}
+
+// missing returns the hosts that no longer have the rollback target, which
+// retention removed: it is shipped again from its tag.
+func (d *deploy) missing(ctx context.Context) ([]Host, error) {
+	var mu sync.Mutex
+	var out []Host
+	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+		rels, err := h.Releases(ctx)
+		if err != nil {
+			return &HostError{Host: h.Name(), Step: "connect", Err: err}
+		}
+		for _, r := range rels {
+			if r == d.rel {
+				return nil
+			}
+		}
+		mu.Lock()
+		out = append(out, h)
+		mu.Unlock()
+		return nil
+	})
+	return out, err
 }
 
 // switchWaves switches the hosts wave by wave, checking health after each.
@@ -389,6 +459,9 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		}
 	}
 	for _, h := range d.hosts {
+		if d.req.Rollback != "" {
+			break // the target is a real release; it stays
+		}
 		if cur, err := h.Current(rctx); err == nil && cur != d.rel {
 			if err := h.Remove(rctx, d.rel); err != nil {
 				d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot remove failed release")
@@ -423,8 +496,13 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		d.note(rctx, fmt.Sprintf("%s %s failed: %s: %v (pushed by %s at %s)", d.rel, d.req.Env.Name, de.Reason(), Sanitize(de.Err.Error(), 200), d.req.User, d.start.UTC().Format(time.RFC3339)))
-		d.p.line("release %s FAILED: %s; %s", d.rel, de.Reason(), now)
+		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(de.Err.Error(), 200))
+		what := "release " + d.rel
+		if d.req.Rollback != "" {
+			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
+		}
+		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
+		d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 	}
 	return de
 }
@@ -438,12 +516,18 @@ func (d *deploy) isSwitched(name string) bool {
 	return false
 }
 
-// note records an outcome in git; a failure here is logged, never fatal.
-func (d *deploy) note(ctx context.Context, line string) {
+// event records what happened to the release in git; a failure here is
+// logged, never fatal.
+func (d *deploy) event(ctx context.Context, commit, outcome, detail string) {
+	d.eventFor(ctx, commit, d.rel, outcome, detail)
+}
+
+func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail string) {
 	mu := d.e.appMutex(d.req.App.Name)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := AppendNote(ctx, d.req.Repo, d.req.Commit, line); err != nil {
+	ev := Event{Release: rel, Env: d.req.Env.Name, Outcome: outcome, Time: time.Now(), User: d.req.User, Detail: detail}
+	if err := recordEvent(ctx, d.req.Repo, commit, ev); err != nil {
 		d.log.Error().Err(err).Msg("cannot record release outcome")
 	}
 }

@@ -17,16 +17,17 @@ import (
 // a daemon that crashed can put every host back on one release when it
 // starts again. It is written before each step that changes a host.
 type journal struct {
-	App     string            `json:"app"`
-	Env     string            `json:"env"`
-	Repo    string            `json:"repo"`
-	Release string            `json:"release"`
-	Commit  string            `json:"commit"`
-	User    string            `json:"user"`
-	Hosts   []string          `json:"hosts"`
-	Prev    map[string]string `json:"prev"` // host → release before the deploy
-	Phase   string            `json:"phase"`
-	Started time.Time         `json:"started"`
+	App      string            `json:"app"`
+	Env      string            `json:"env"`
+	Repo     string            `json:"repo"`
+	Release  string            `json:"release"`
+	Commit   string            `json:"commit"`
+	User     string            `json:"user"`
+	Hosts    []string          `json:"hosts"`
+	Prev     map[string]string `json:"prev"` // host → release before the deploy
+	Phase    string            `json:"phase"`
+	Rollback bool              `json:"rollback,omitempty"` // Release is an earlier release made live again
+	Started  time.Time         `json:"started"`
 }
 
 func (e *Engine) journalFile(app, env string) string {
@@ -110,7 +111,7 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		err = recoverHost(ctx, h, j.Release, j.Prev[name])
+		err = recoverHost(ctx, h, j.Release, j.Prev[name], !j.Rollback)
 		h.Close()
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
@@ -122,9 +123,12 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 		return errors.Join(problems...)
 	}
 	if j.Repo != "" && j.Commit != "" && j.Phase != "failed" {
-		line := fmt.Sprintf("%s %s rolled back: the deploy was interrupted by a daemon restart (pushed by %s at %s)",
-			j.Release, j.Env, j.User, j.Started.UTC().Format(time.RFC3339))
-		if err := AppendNote(ctx, j.Repo, j.Commit, line); err != nil {
+		ev := Event{Release: j.Release, Env: j.Env, Outcome: OutcomeInterrupted, Time: time.Now(), User: j.User,
+			Detail: "the deploy started at " + j.Started.UTC().Format(time.RFC3339) + " was cut short by a daemon restart; hosts went back"}
+		if j.Rollback {
+			ev.Outcome, ev.Detail = OutcomeFailed, "rollback to it was cut short by a daemon restart; hosts went back"
+		}
+		if err := recordEvent(ctx, j.Repo, j.Commit, ev); err != nil {
 			log.Error().Err(err).Msg("cannot record the outcome")
 		}
 	}
@@ -151,8 +155,9 @@ func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
 	return nil
 }
 
-// recoverHost puts h back on prev if it was switched to rel, and removes rel.
-func recoverHost(ctx context.Context, h Host, rel, prev string) error {
+// recoverHost puts h back on prev if it was switched to rel, and removes
+// rel when it is the release the interrupted deploy created.
+func recoverHost(ctx context.Context, h Host, rel, prev string, remove bool) error {
 	cur, err := h.Current(ctx)
 	if err != nil {
 		return err
@@ -161,6 +166,9 @@ func recoverHost(ctx context.Context, h Host, rel, prev string) error {
 		if err := h.Switch(ctx, prev); err != nil {
 			return fmt.Errorf("switch back to %s: %w", orNone(prev), err)
 		}
+	}
+	if !remove {
+		return nil
 	}
 	return h.Remove(ctx, rel)
 }

@@ -1,0 +1,71 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Rollback refusals callers match with errors.Is.
+var (
+	// ErrNeverLive means the rollback target never went live; Force allows it.
+	ErrNeverLive = errors.New("release never went live")
+	// ErrNothingToRollBack means there is no earlier live release.
+	ErrNothingToRollBack = errors.New("no earlier release to roll back to")
+)
+
+// checkRollback validates a rollback request and returns the live release
+// it replaces ("" if none is live).
+func (e *Engine) checkRollback(ctx context.Context, req Request) (string, error) {
+	rels, err := History(ctx, req.Repo)
+	if err != nil {
+		return "", err
+	}
+	var target *Release
+	for _, r := range rels {
+		if r.Name == req.Rollback {
+			target = r
+		}
+	}
+	if target == nil {
+		return "", fmt.Errorf("there is no release %s of %s", req.Rollback, req.App.Name)
+	}
+	if target.Env != req.Env.Name {
+		return "", fmt.Errorf("%s was deployed to %s, not to %s; to deploy it to %s, push %s:%s", target.Name, target.Env, req.Env.Name, req.Env.Name, target.Name, req.Env.Branch)
+	}
+	if target.Commit != req.Commit {
+		return "", fmt.Errorf("%s is commit %s, not %s", target.Name, short(target.Commit), short(req.Commit))
+	}
+	var from string
+	if live := LiveRelease(rels, req.Env.Name); live != nil {
+		from = live.Name
+		if live.Name == target.Name {
+			return "", fmt.Errorf("%s already runs %s", req.Env.Name, target.Name)
+		}
+	}
+	if !target.WentLive() && !req.Force {
+		return "", fmt.Errorf("%w: %s %s on %s: %s; push with -o force to roll back to it anyway",
+			ErrNeverLive, target.Name, target.Outcome, target.Time.UTC().Format(time.DateOnly), orNone(target.Reason))
+	}
+	return from, nil
+}
+
+// PreviousLive returns the release that was live in env before the live
+// one, for a rollback that names no release.
+func PreviousLive(rels []*Release, env string) (*Release, error) {
+	live := LiveRelease(rels, env)
+	var best *Release
+	for _, r := range rels {
+		if r.Env != env || !r.WentLive() || r == live || r.Outcome == OutcomeRolledBack {
+			continue
+		}
+		if best == nil || r.LiveAt.After(best.LiveAt) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w in %s", ErrNothingToRollBack, env)
+	}
+	return best, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
 )
@@ -135,10 +137,12 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
 		log.Info().Str("ref", printable(c.Ref)).Str("old", c.Old).Str("new", c.New).Msg("push received")
+		s.audit(audit.Record{Event: "push", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: shortID(c.Old) + ".." + shortID(c.New)})
 		r := s.handleRef(ctx, p, app, c, force, out)
 		r.Ref = c.Ref
 		if r.Error != "" {
 			log.Info().Str("ref", printable(c.Ref)).Str("reason", r.Error).Msg("push refused")
+			s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: r.Error})
 		}
 		results = append(results, r)
 	}
@@ -228,7 +232,7 @@ func rollbackRef(ref string) (env string, ok bool) {
 }
 
 // rollbackByPush handles git push deploy +v41:rollback[/env].
-func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config.App, envName string, c RefCommand, force bool, out *lineWriter) RefResult {
+func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config.App, envName string, c RefCommand, force bool, out io.Writer) RefResult {
 	rel, err := s.releaseForObject(ctx, p.Repo, c.New)
 	if err != nil {
 		fmt.Fprintf(out, "%v\n", err)
@@ -293,7 +297,7 @@ func peelCommit(ctx context.Context, repo, oid string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out *lineWriter) RefResult {
+func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
 	old := c.Old
 	if rollback != "" || old == "" {
 		// A rollback moves the branch from wherever it is.
@@ -383,4 +387,10 @@ func rejectAll(cmds []RefCommand, reason string) []RefResult {
 		rs = append(rs, RefResult{Ref: c.Ref, Error: reason})
 	}
 	return rs
+}
+
+func (s *Server) audit(r audit.Record) {
+	if err := s.Engine.Audit.Append(r); err != nil {
+		s.Log.Error().Err(err).Msg("cannot write the audit log")
+	}
 }

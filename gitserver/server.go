@@ -163,25 +163,12 @@ func (s *Server) handleSession(sess ssh.Session) {
 	case "git-receive-pack", "git-upload-pack":
 		code := s.serveGit(sess, id, args, log)
 		sess.Exit(code)
-	case "help":
-		io.WriteString(sess, helpText)
-		sess.Exit(0)
-	case "version":
-		fmt.Fprintf(sess, "slipway %s\n", s.Version)
-		sess.Exit(0)
 	default:
-		log.Info().Str("command", printable(sess.RawCommand())).Msg("unknown command")
-		fmt.Fprintf(sess.Stderr(), "slipway: unknown command %q\n\n%s", printable(args[0]), helpText)
-		sess.Exit(2)
+		code := s.runCommand(sess, id, args)
+		log.Info().Str("command", printable(sess.RawCommand())).Int("exit", code).Msg("command")
+		sess.Exit(code)
 	}
 }
-
-const helpText = `Commands:
-  git push <remote> <branch>    deploy the environment that <branch> feeds
-  git clone / git fetch         read an app's repository, release tags and notes
-  ssh <server> help             this text
-  ssh <server> version          the server's version
-`
 
 // serveGit runs the system git for a git-receive-pack or git-upload-pack
 // request and returns the exit status for the client.

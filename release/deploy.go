@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/hooks"
 )
@@ -126,6 +127,18 @@ type deploy struct {
 	hosts    []Host
 	prev     map[string]string // host → release current pointed to before
 	switched []Host            // hosts whose current now points to rel
+
+	mu           sync.Mutex
+	healthResult map[string]string // host → "ok" or "failed: ..."
+}
+
+func (d *deploy) setHealth(host, result string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.healthResult == nil {
+		d.healthResult = map[string]string{}
+	}
+	d.healthResult[host] = result
 }
 
 func (d *deploy) run(ctx context.Context) (*Result, error) {
@@ -160,7 +173,12 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	d.log = d.log.With().Str("release", d.rel).Logger()
-	d.log.Info().Str("key", req.Key).Msg("deploy started")
+	d.log.Info().Str("key", req.Key).Bool("rollback", req.Rollback != "").Msg("deploy started")
+	if req.Rollback != "" {
+		d.audit("rollback", "from "+orNone(d.from))
+	} else {
+		d.audit("deploy", short(req.Commit))
+	}
 
 	plural := ""
 	if n := len(req.Env.Hosts); n > 1 {
@@ -209,6 +227,12 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
 	}
 	d.prune(ctx)
+	d.saveState(ctx)
+	if req.Rollback != "" {
+		d.audit("rolled-back", "live again in "+seconds(time.Since(d.start)))
+	} else {
+		d.audit("deployed", "live in "+seconds(time.Since(d.start)))
+	}
 	if req.Rollback != "" {
 		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
 	} else {
@@ -395,8 +419,10 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 			d.p.step("", "", "| %s", l)
 		}
 		d.log.Warn().Str("step", "health").Str("host", h.Name()).Int("attempts", res.Attempts).Err(res.Err).Msg("health check failed")
+		d.setHealth(h.Name(), "failed: "+res.Err.Error())
 		return &HostError{Host: h.Name(), Step: "health", Err: res.Err}
 	}
+	d.setHealth(h.Name(), "ok")
 	d.p.step("health", h.Name(), "ok (attempt %d/%d, %s)", res.Attempts, policy.Attempts, seconds(res.Duration))
 	d.log.Info().Str("step", "health").Str("host", h.Name()).Int("attempts", res.Attempts).Dur("duration", res.Duration).Msg("healthy")
 	return nil
@@ -502,6 +528,8 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
 		}
 		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
+		d.audit("failed", detail)
+		d.saveState(rctx)
 		d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 	}
 	return de
@@ -514,6 +542,14 @@ func (d *deploy) isSwitched(name string) bool {
 		}
 	}
 	return false
+}
+
+func (d *deploy) audit(event, detail string) {
+	err := d.e.Audit.Append(audit.Record{Event: event, User: d.req.User, Key: d.req.Key,
+		App: d.req.App.Name, Env: d.req.Env.Name, Release: d.rel, Detail: detail})
+	if err != nil {
+		d.log.Error().Err(err).Msg("cannot write the audit log")
+	}
 }
 
 // event records what happened to the release in git; a failure here is

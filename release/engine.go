@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 )
 
@@ -24,6 +25,8 @@ type Engine struct {
 	// Connect returns the host name for env. Nil means only "local" hosts
 	// can be deployed to.
 	Connect func(ctx context.Context, env *config.Environment, name string) (Host, error)
+	// Audit receives one record per deploy event; nil keeps none.
+	Audit *audit.Log
 
 	mu    sync.Mutex
 	locks map[string]*Lock

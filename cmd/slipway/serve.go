@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/gitserver"
 	"github.com/slipwayhq/slipway/release"
@@ -77,7 +78,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	engine := &release.Engine{DataDir: cfg.DataDir, Log: log}
+	engine := &release.Engine{DataDir: cfg.DataDir, Log: log, Audit: audit.Open(filepath.Join(cfg.DataDir, "audit.log"))}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)
 	srv.Version = versionString()

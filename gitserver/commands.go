@@ -1,0 +1,515 @@
+package gitserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+
+	"github.com/slipwayhq/slipway/audit"
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/release"
+)
+
+// Exit statuses of the commands users run over ssh.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // what was asked about failed (a rollback, a host out of line)
+	exitUsage   = 2
+	maxArgBytes = 256
+)
+
+const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
+  status [APP] [--json]                       what runs where, deploys in progress
+  releases [APP] [--env ENV] [-n N] [--json]  release history, newest first
+  log [APP] [-n N] [--json]                   audit log: pushes, deploys, refusals
+  rollback APP ENV [vN] [--force]             make an earlier release live again
+                                              (default: the previous live release)
+  whoami                                      your user and key
+  version                                     the server's version
+  help                                        this text
+
+With git:
+  git push deploy <branch>                    deploy the environment fed by <branch>
+  git push deploy +v41:rollback[/ENV]         roll back to v41 (-o force for a release
+                                              that never went live)
+  git push deploy v41:<branch>                promote release v41 to <branch>'s environment
+  git fetch deploy --tags 'refs/notes/*:refs/notes/*'; git log --notes=slipway
+`
+
+// command is one parsed ssh command.
+type command struct {
+	s    *Server
+	id   identity
+	out  io.Writer
+	errw io.Writer
+}
+
+// runCommand runs a human command and returns its exit status.
+func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
+	c := &command{s: s, id: id, out: sess, errw: sess.Stderr()}
+	for _, a := range args {
+		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
+			return exitUsage
+		}
+	}
+	switch args[0] {
+	case "help":
+		io.WriteString(c.out, helpText)
+		return exitOK
+	case "version":
+		fmt.Fprintf(c.out, "slipway %s\n", s.Version)
+		return exitOK
+	case "whoami":
+		fmt.Fprintf(c.out, "%s (key %s)\n", id.User, id.Key)
+		return exitOK
+	case "status":
+		return c.status(args[1:])
+	case "releases":
+		return c.releases(args[1:])
+	case "log":
+		return c.log(args[1:])
+	case "rollback":
+		return c.rollback(sess.Context(), args[1:])
+	default:
+		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
+		return exitUsage
+	}
+}
+
+// parse parses flags that may come before or after positional arguments.
+func (c *command) parse(fs *flag.FlagSet, args []string, maxPos int) ([]string, bool) {
+	fs.SetOutput(c.errw)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) > maxPos {
+		fmt.Fprintf(c.errw, "slipway: %s: unexpected argument %q\n", fs.Name(), printable(pos[maxPos]))
+		return nil, false
+	}
+	return pos, true
+}
+
+// apps returns the apps a command covers: the one named, or every app
+// that is configured or has a repository.
+func (c *command) apps(name string) ([]string, bool) {
+	cfg := c.s.Config()
+	if name != "" {
+		if _, ok := cfg.App(name); !ok || !config.ValidName(name) {
+			fmt.Fprintf(c.errw, "slipway: no app %q\n", printable(name))
+			return nil, false
+		}
+		return []string{name}, true
+	}
+	seen := map[string]bool{}
+	for a := range cfg.Apps {
+		if a != config.TemplateApp {
+			seen[a] = true
+		}
+	}
+	repos, _ := filepath.Glob(filepath.Join(c.s.DataDir, "repos", "*.git"))
+	for _, r := range repos {
+		a := strings.TrimSuffix(filepath.Base(r), ".git")
+		if _, ok := cfg.App(a); ok {
+			seen[a] = true
+		}
+	}
+	var out []string
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out, true
+}
+
+// history reads an app's releases; an app never pushed has none.
+func (c *command) history(app string) ([]*release.Release, error) {
+	repo := c.s.repoDir(app)
+	if _, err := os.Stat(repo); err != nil {
+		return nil, nil
+	}
+	return release.History(context.Background(), repo)
+}
+
+// Status is the JSON form of `status`.
+type Status struct {
+	Apps []AppStatus `json:"apps"`
+}
+
+// AppStatus is one app in Status.
+type AppStatus struct {
+	App          string      `json:"app"`
+	Environments []EnvStatus `json:"environments"`
+}
+
+// EnvStatus is one environment: its live release, its hosts and any
+// deploy in progress.
+type EnvStatus struct {
+	Env    string           `json:"env"`
+	Branch string           `json:"branch"`
+	Live   *release.Release `json:"live"`
+	Hosts  []HostStatus     `json:"hosts"`
+	Deploy *DeployStatus    `json:"deploy"`
+}
+
+// HostStatus is a host as last seen.
+type HostStatus struct {
+	Name     string    `json:"name"`
+	Current  string    `json:"current"`
+	Health   string    `json:"health"`
+	Seen     time.Time `json:"seen,omitzero"`
+	InLine   bool      `json:"in_line"` // runs the live release
+	Releases []string  `json:"releases,omitempty"`
+}
+
+// DeployStatus is a deploy holding the environment's lock.
+type DeployStatus struct {
+	User    string    `json:"user"`
+	Release string    `json:"release"`
+	Since   time.Time `json:"since"`
+}
+
+func (c *command) status(args []string) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, ok := c.parse(fs, args, 1)
+	if !ok {
+		return exitUsage
+	}
+	apps, ok := c.apps(first(pos))
+	if !ok {
+		return exitUsage
+	}
+	cfg := c.s.Config()
+	locks := c.s.Engine.Locks()
+	var st Status
+	outOfLine := false
+	for _, name := range apps {
+		app, _ := cfg.App(name)
+		rels, err := c.history(name)
+		if err != nil {
+			fmt.Fprintf(c.errw, "slipway: cannot read the history of %s; the server log has details\n", name)
+			c.s.Log.Error().Err(err).Str("app", name).Msg("read history")
+			return exitFailed
+		}
+		as := AppStatus{App: name}
+		for _, envName := range sortedEnvs(app) {
+			env := app.Environments[envName]
+			es := EnvStatus{Env: envName, Branch: env.Branch, Live: release.LiveRelease(rels, envName), Hosts: []HostStatus{}}
+			if l, ok := locks[name+"/"+envName]; ok {
+				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC()}
+			}
+			state, _ := c.s.Engine.State(name, envName)
+			for _, h := range env.Hosts {
+				hs := HostStatus{Name: h, Current: "never seen", Health: "not checked"}
+				if state != nil {
+					if seen, ok := state.Hosts[h]; ok {
+						hs.Current, hs.Health, hs.Seen, hs.Releases = orDash(seen.Current), seen.Health, seen.Seen, seen.Releases
+					}
+				}
+				hs.InLine = es.Live != nil && hs.Current == es.Live.Name
+				if es.Live != nil && !hs.InLine {
+					outOfLine = true
+				}
+				es.Hosts = append(es.Hosts, hs)
+			}
+			as.Environments = append(as.Environments, es)
+		}
+		st.Apps = append(st.Apps, as)
+	}
+	if *asJSON {
+		c.writeJSON(st)
+	} else {
+		c.printStatus(st)
+	}
+	if outOfLine {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func (c *command) printStatus(st Status) {
+	if len(st.Apps) == 0 {
+		fmt.Fprintln(c.out, "No apps yet. Push one: git push deploy main")
+		return
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	for _, a := range st.Apps {
+		for _, e := range a.Environments {
+			live := "no live release"
+			if l := e.Live; l != nil {
+				live = fmt.Sprintf("%s  %s %q by %s, %s", l.Name, shortID(l.Commit), clip(l.Subject, 30), l.User, l.LiveAt.UTC().Format("2006-01-02 15:04 MST"))
+			}
+			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
+			if d := e.Deploy; d != nil {
+				fmt.Fprintf(tw, "  deploying\t%s by %s since %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"))
+			}
+			for _, h := range e.Hosts {
+				flag := ""
+				if e.Live != nil && !h.InLine {
+					flag = "  ! expected " + e.Live.Name
+				}
+				seen := ""
+				if !h.Seen.IsZero() {
+					seen = "seen " + h.Seen.UTC().Format("01-02 15:04")
+				}
+				fmt.Fprintf(tw, "  %s\t%s\thealth %s\t%s%s\n", h.Name, h.Current, clip(h.Health, 40), seen, flag)
+			}
+		}
+	}
+	tw.Flush()
+}
+
+func (c *command) releases(args []string) int {
+	fs := flag.NewFlagSet("releases", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	envName := fs.String("env", "", "only this environment")
+	n := fs.Int("n", 20, "at most this many releases")
+	pos, ok := c.parse(fs, args, 1)
+	if !ok {
+		return exitUsage
+	}
+	apps, ok := c.apps(first(pos))
+	if !ok {
+		return exitUsage
+	}
+	type appReleases struct {
+		App      string              `json:"app"`
+		Releases []*release.Release  `json:"releases"`
+		OnHosts  map[string][]string `json:"on_hosts"` // release → hosts that still have it
+	}
+	var all []appReleases
+	for _, name := range apps {
+		rels, err := c.history(name)
+		if err != nil {
+			fmt.Fprintf(c.errw, "slipway: cannot read the history of %s\n", name)
+			return exitFailed
+		}
+		ar := appReleases{App: name, Releases: []*release.Release{}, OnHosts: map[string][]string{}}
+		app, _ := c.s.Config().App(name)
+		for env := range app.Environments {
+			if st, err := c.s.Engine.State(name, env); err == nil {
+				for host, hs := range st.Hosts {
+					for _, r := range hs.Releases {
+						ar.OnHosts[r] = append(ar.OnHosts[r], host)
+					}
+				}
+			}
+		}
+		for _, hosts := range ar.OnHosts {
+			sort.Strings(hosts)
+		}
+		for _, r := range rels {
+			if *envName != "" && r.Env != *envName {
+				continue
+			}
+			if *n > 0 && len(ar.Releases) >= *n {
+				break
+			}
+			ar.Releases = append(ar.Releases, r)
+		}
+		all = append(all, ar)
+	}
+	if *asJSON {
+		c.writeJSON(map[string]any{"apps": all})
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
+	for _, ar := range all {
+		for _, r := range ar.Releases {
+			outcome := r.Outcome
+			if r.Reason != "" && (r.Outcome == release.OutcomeFailed || r.Outcome == release.OutcomeRolledBack) {
+				outcome += ": " + clip(r.Reason, 30)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ar.App, r.Name, r.Env, shortID(r.Commit), clip(r.Subject, 24),
+				r.User, r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), outcome, orDash(strings.Join(ar.OnHosts[r.Name], ",")))
+		}
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func (c *command) log(args []string) int {
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	n := fs.Int("n", 50, "at most this many events")
+	pos, ok := c.parse(fs, args, 1)
+	if !ok {
+		return exitUsage
+	}
+	app := first(pos)
+	if app != "" {
+		if _, ok := c.apps(app); !ok {
+			return exitUsage
+		}
+	}
+	recs, err := c.s.Engine.Audit.Read(*n, func(r audit.Record) bool { return app == "" || r.App == app })
+	if err != nil {
+		fmt.Fprintln(c.errw, "slipway: cannot read the audit log; the server log has details")
+		c.s.Log.Error().Err(err).Msg("read audit log")
+		return exitFailed
+	}
+	if recs == nil {
+		recs = []audit.Record{}
+	}
+	if *asJSON {
+		c.writeJSON(map[string]any{"events": recs})
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tUSER\tEVENT\tWHERE\tRELEASE\tDETAIL")
+	for _, r := range recs {
+		where := r.App
+		if r.Env != "" {
+			where += "/" + r.Env
+		} else if r.Ref != "" {
+			where += " " + strings.TrimPrefix(strings.TrimPrefix(r.Ref, "refs/heads/"), "refs/tags/")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.UTC().Format("01-02 15:04:05"), orDash(r.User), r.Event, clip(where, 24), orDash(r.Release), clip(r.Detail, 36))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func (c *command) rollback(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("rollback", flag.ContinueOnError)
+	force := fs.Bool("force", false, "allow a release that never went live")
+	pos, ok := c.parse(fs, args, 3)
+	if !ok {
+		return exitUsage
+	}
+	if len(pos) < 2 {
+		fmt.Fprintln(c.errw, "slipway: usage: rollback APP ENV [vN] [--force]")
+		return exitUsage
+	}
+	apps, ok := c.apps(pos[0])
+	if !ok {
+		return exitUsage
+	}
+	app, _ := c.s.Config().App(apps[0])
+	env, ok := app.Environment(pos[1])
+	if !ok {
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		return exitUsage
+	}
+	rels, err := c.history(app.Name)
+	if err != nil {
+		fmt.Fprintln(c.errw, "slipway: cannot read the release history")
+		return exitFailed
+	}
+	var target *release.Release
+	if len(pos) == 3 {
+		for _, r := range rels {
+			if r.Name == pos[2] {
+				target = r
+			}
+		}
+		if target == nil {
+			fmt.Fprintf(c.errw, "slipway: %s has no release %q\n", app.Name, printable(pos[2]))
+			return exitUsage
+		}
+	} else if target, err = release.PreviousLive(rels, env.Name); err != nil {
+		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		return exitFailed
+	}
+	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
+	out := &sessionWriter{w: c.out}
+	// Like a push, the rollback belongs to the daemon once started.
+	c.s.deploys.Add(1)
+	done := make(chan RefResult, 1)
+	go func() {
+		defer c.s.deploys.Done()
+		done <- c.s.deploy(c.s.ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
+	}()
+	r := <-done
+	c.s.audit(audit.Record{Event: "command", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
+	if r.Error != "" {
+		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// sessionWriter drops output once the user has gone, so that the work
+// goes on.
+type sessionWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	dead bool
+}
+
+func (w *sessionWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dead {
+		if _, err := w.w.Write(p); err != nil {
+			w.dead = true
+		}
+	}
+	return len(p), nil
+}
+
+func (c *command) writeJSON(v any) {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil && !errors.Is(err, io.EOF) {
+		c.s.Log.Debug().Err(err).Msg("write JSON")
+	}
+}
+
+func sortedEnvs(app *config.App) []string {
+	var names []string
+	for n := range app.Environments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortID(oid string) string {
+	if len(oid) > 7 {
+		return oid[:7]
+	}
+	return oid
+}
+
+// clip shortens text for a table column; pusher-controlled text is
+// sanitized first.
+func clip(s string, n int) string {
+	return release.Sanitize(s, n)
+}

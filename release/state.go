@@ -1,0 +1,81 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// HostState is what Slipway last saw of a host in one environment.
+type HostState struct {
+	Current  string    `json:"current"`            // release current points to; "" none; "unknown" when it could not be told
+	Health   string    `json:"health"`             // "ok", "failed: <reason>", "not checked"
+	Releases []string  `json:"releases,omitempty"` // release directories on the host
+	Seen     time.Time `json:"seen"`
+}
+
+// EnvState is the last seen state of an environment's hosts.
+type EnvState struct {
+	Hosts map[string]HostState `json:"hosts"`
+}
+
+func (e *Engine) stateFile(app, env string) string {
+	return filepath.Join(e.DataDir, "state", app, env+".json")
+}
+
+// State returns the last seen state of app/env (empty before any deploy).
+func (e *Engine) State(app, env string) (*EnvState, error) {
+	data, err := os.ReadFile(e.stateFile(app, env))
+	st := &EnvState{Hosts: map[string]HostState{}}
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, err
+	}
+	if st.Hosts == nil {
+		st.Hosts = map[string]HostState{}
+	}
+	return st, nil
+}
+
+// saveState records, after a deploy, what every host runs.
+func (d *deploy) saveState(ctx context.Context) {
+	app, env := d.req.App.Name, d.req.Env.Name
+	st, err := d.e.State(app, env)
+	if err != nil {
+		st = &EnvState{Hosts: map[string]HostState{}}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	d.forEachHost(sctx, d.hosts, func(ctx context.Context, h Host) error {
+		hs := HostState{Current: "unknown", Health: "not checked", Seen: time.Now().UTC()}
+		if cur, err := h.Current(ctx); err == nil {
+			hs.Current = cur
+			hs.Releases, _ = h.Releases(ctx)
+		}
+		mu.Lock()
+		if r, ok := d.healthResult[h.Name()]; ok {
+			hs.Health = r
+		}
+		st.Hosts[h.Name()] = hs
+		mu.Unlock()
+		return nil
+	})
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(d.e.stateFile(app, env), data, 0o644)
+	}
+	if err != nil {
+		d.log.Warn().Err(err).Msg("cannot save host state")
+	}
+}

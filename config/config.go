@@ -101,14 +101,36 @@ type App struct {
 
 // Environment is where pushes to one branch of an app are deployed.
 type Environment struct {
-	Name        string   `toml:"-"`
-	App         string   `toml:"-"`
-	Branch      string   `toml:"branch"`      // default: the environment's name; unique within the app
-	Hosts       []string `toml:"hosts"`       // default ["local"]; names from [hosts], "local", or SSH addresses
-	Path        string   `toml:"path"`        // absolute after loading (relative paths are under data_dir); {app} and {env} replaced except in the template
-	Waves       []string `toml:"waves"`       // default ["1", "50%", "100%"]; a host count or a percentage each
-	Parallelism int      `toml:"parallelism"` // default 10, at least 1
-	Health      *Health  `toml:"health"`      // nil: no health check configured
+	Name        string            `toml:"-"`
+	App         string            `toml:"-"`
+	Branch      string            `toml:"branch"`      // default: the environment's name; unique within the app
+	Hosts       []string          `toml:"hosts"`       // default ["local"]; names from [hosts], "local", or SSH addresses
+	Path        string            `toml:"path"`        // absolute after loading (relative paths are under data_dir); {app} and {env} replaced except in the template
+	Waves       []string          `toml:"waves"`       // default ["1", "50%", "100%"]; a host count or a percentage each
+	Parallelism int               `toml:"parallelism"` // default 10, at least 1
+	Health      *Health           `toml:"health"`      // nil: no health check configured
+	Hooks       Hooks             `toml:"hooks"`
+	Shared      Shared            `toml:"shared"`
+	Env         map[string]string `toml:"env"` // added to every hook's and health command's environment
+}
+
+// Hooks are operator commands run at fixed points of a deploy, through
+// sh -c, with the release directory as working directory. Values from the
+// push reach them only as environment variables.
+type Hooks struct {
+	Build        string   `toml:"build"`         // on the server, in the exported tree, before upload
+	BeforeSwitch string   `toml:"before_switch"` // on each host, in the new release, before any host switches
+	Migrate      string   `toml:"migrate"`       // once per deploy, on the first host, before any switch
+	AfterSwitch  string   `toml:"after_switch"`  // on each host right after its switch (and after a switch back)
+	AfterDeploy  string   `toml:"after_deploy"`  // on the server after the deploy, with a JSON summary on stdin
+	Timeout      Duration `toml:"timeout"`       // per hook; default 10m
+}
+
+// Shared names paths that live in <path>/shared and are linked into every
+// release, so they survive deploys (uploads, logs, .env).
+type Shared struct {
+	Dirs  []string `toml:"dirs"`
+	Files []string `toml:"files"`
 }
 
 // PathOn returns the directory that holds releases/ and current for e on
@@ -124,10 +146,14 @@ func (e *Environment) PathOn(h *Host) string {
 // Health is a command that tells whether a freshly switched host serves
 // the new release.
 type Health struct {
-	Command  string   `toml:"command"`  // required; run through sh -c on the host
-	Timeout  Duration `toml:"timeout"`  // per attempt; default 10s; more than 0
-	Retries  int      `toml:"retries"`  // total attempts; default 3; at least 1
-	Interval Duration `toml:"interval"` // between attempts; default 1s; not negative
+	Command  string   `toml:"command"` // required; run through sh -c on the host
+	Timeout  Duration `toml:"timeout"` // per attempt; default 10s; more than 0
+	Retries  int      `toml:"retries"` // total attempts; default 3; at least 1
+	Interval Duration `toml:"interval"`
+	URL      string   `toml:"url"`    // fetched from the server instead of running Command; {host} is the host's address
+	Expect   int      `toml:"expect"` // HTTP status the URL must answer; default 200
+	Body     string   `toml:"body"`   // optional substring the URL's body must contain
+	Watch    Duration `toml:"watch"`  // keep checking every interval for this long after the last wave // between attempts; default 1s; not negative
 }
 
 // Error is one configuration problem, located in the file.
@@ -217,6 +243,14 @@ func (t *App) instantiate(name string) *App {
 		if te.Health != nil {
 			h := *te.Health
 			e.Health = &h
+		}
+		e.Shared.Dirs = append([]string(nil), te.Shared.Dirs...)
+		e.Shared.Files = append([]string(nil), te.Shared.Files...)
+		if te.Env != nil {
+			e.Env = make(map[string]string, len(te.Env))
+			for k, v := range te.Env {
+				e.Env[k] = v
+			}
 		}
 		a.Environments[envName] = &e
 	}

@@ -55,6 +55,7 @@ func Default() (*Config, error) {
 			Path:        filepath.Join("deploy", "{app}", name),
 			Waves:       defaultWaves(),
 			Parallelism: defaultParallelism,
+			Hooks:       Hooks{Timeout: Duration(10 * time.Minute)},
 		}
 	}
 	c := &Config{

@@ -478,8 +478,47 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 			ht.duration("timeout", &h.Timeout)
 			ht.integer("retries", &h.Retries)
 			ht.duration("interval", &h.Interval)
+			ht.str("url", &h.URL)
+			ht.integer("expect", &h.Expect)
+			ht.str("body", &h.Body)
+			ht.duration("watch", &h.Watch)
+			if h.Expect == 0 {
+				h.Expect = 200
+			}
 			ht.finish(nil)
 			e.Health = h
+		}
+	}
+	e.Hooks.Timeout = Duration(10 * time.Minute)
+	if v, p, ok := t.get("hooks"); ok {
+		if ht, ok := d.table(p, v); ok {
+			ht.str("build", &e.Hooks.Build)
+			ht.str("before_switch", &e.Hooks.BeforeSwitch)
+			ht.str("migrate", &e.Hooks.Migrate)
+			ht.str("after_switch", &e.Hooks.AfterSwitch)
+			ht.str("after_deploy", &e.Hooks.AfterDeploy)
+			ht.duration("timeout", &e.Hooks.Timeout)
+			ht.finish(nil)
+		}
+	}
+	if v, p, ok := t.get("shared"); ok {
+		if st, ok := d.table(p, v); ok {
+			st.stringList("dirs", &e.Shared.Dirs)
+			st.stringList("files", &e.Shared.Files)
+			st.finish(nil)
+		}
+	}
+	if v, p, ok := t.get("env"); ok {
+		if et, ok := d.table(p, v); ok {
+			e.Env = map[string]string{}
+			for k, val := range et.m {
+				str, ok := val.(string)
+				if !ok {
+					d.typeError(p.key(k), "a string", val)
+					continue
+				}
+				e.Env[k] = str
+			}
 		}
 	}
 	t.finish(nil)

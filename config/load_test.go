@@ -72,6 +72,7 @@ path = "/srv/shop"
 					Path:        "/srv/shop",
 					Waves:       []string{"1", "50%", "100%"},
 					Parallelism: 10,
+					Hooks:       Hooks{Timeout: Duration(10 * time.Minute)},
 				}
 				if got := a.Environments["production"]; !reflect.DeepEqual(got, want) {
 					t.Errorf("got %+v\nwant %+v", got, want)
@@ -86,7 +87,7 @@ path = "/srv/shop"
 health = { command = "true" }
 `,
 			check: func(t *testing.T, c *Config) {
-				want := &Health{Command: "true", Timeout: Duration(10 * time.Second), Retries: 3, Interval: Duration(time.Second)}
+				want := &Health{Command: "true", Timeout: Duration(10 * time.Second), Retries: 3, Interval: Duration(time.Second), Expect: 200}
 				if got := c.Apps["shop"].Environments["production"].Health; !reflect.DeepEqual(got, want) {
 					t.Errorf("got %+v, want %+v", got, want)
 				}

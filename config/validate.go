@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,8 +71,8 @@ func (d *decoder) resolve(c *Config, base string) {
 			continue
 		}
 		p := root.key("hosts").key(name).key("path")
-		if !filepath.IsAbs(h.Path) {
-			d.errorf(p, "must be an absolute path on the host (got %q); it may contain {app} and {env}", h.Path)
+		if !filepath.IsAbs(h.Path) || hasDotDot(h.Path) {
+			d.errorf(p, "must be an absolute path on the host without \"..\" (got %q); it may contain {app} and {env}", h.Path)
 		} else if unknownPlaceholder(h.Path) {
 			d.errorf(p, "%q has an unknown placeholder: only {app} and {env} are replaced", h.Path)
 		}
@@ -93,6 +94,9 @@ func (d *decoder) resolveEnvPath(c *Config, a *App, e *Environment, p keyPath) {
 		return
 	case strings.HasPrefix(e.Path, "~"):
 		d.errorf(p, "%q starts with ~, which is not expanded here: write an absolute path, or one relative to data_dir", e.Path)
+		return
+	case hasDotDot(e.Path):
+		d.errorf(p, "%q must not contain \"..\": write the directory itself", e.Path)
 		return
 	}
 	if a.Name == TemplateApp {
@@ -347,13 +351,40 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 				d.errorf(ep.key("waves").index(j), `%q is not a wave size: use a number of hosts such as "1", or a percentage from "1%%" to "100%%" such as "50%%"`, w)
 			}
 		}
+		if e.Hooks.Timeout <= 0 {
+			d.errorf(ep.key("hooks").key("timeout"), `must be more than 0 (got %s), such as "10m"`, e.Hooks.Timeout)
+		}
+		for k, list := range map[string][]string{"dirs": e.Shared.Dirs, "files": e.Shared.Files} {
+			for j, sp := range list {
+				if !validSharedPath(sp) {
+					d.errorf(ep.key("shared").key(k).index(j), `%q must be a relative path inside the release, without ".." (such as "media" or "config/.env")`, sp)
+				}
+			}
+		}
+		for k := range e.Env {
+			if !envNameRE.MatchString(k) || strings.HasPrefix(k, "SLIPWAY_") {
+				d.errorf(ep.key("env").key(k), `%q is not a usable variable name: letters, digits and _, not starting with a digit or SLIPWAY_`, k)
+			}
+		}
 		if e.Parallelism < 1 {
 			d.errorf(ep.key("parallelism"), "must be at least 1 (got %d): it is how many hosts receive the release at the same time", e.Parallelism)
 		}
 		if h := e.Health; h != nil {
 			hp := ep.key("health")
-			if strings.TrimSpace(h.Command) == "" {
-				d.errorf(hp.key("command"), `is required when [health] is present: a command run through sh -c on each host after the switch, such as "curl -fsS http://localhost:8080/health"`)
+			if strings.TrimSpace(h.Command) == "" && h.URL == "" {
+				d.errorf(hp.key("command"), `a command or a url is required when [health] is present: a command run through sh -c on each host after the switch, such as "curl -fsS http://localhost:8080/health", or url = "http://{host}:8080/health"`)
+			}
+			if h.Command != "" && h.URL != "" {
+				d.errorf(hp.key("url"), "give either command or url, not both")
+			}
+			if h.URL != "" && !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
+				d.errorf(hp.key("url"), "%q must start with http:// or https://", h.URL)
+			}
+			if h.Expect < 100 || h.Expect > 599 {
+				d.errorf(hp.key("expect"), "must be an HTTP status from 100 to 599 (got %d)", h.Expect)
+			}
+			if h.Watch < 0 {
+				d.errorf(hp.key("watch"), "must not be negative (got %s)", h.Watch)
 			}
 			if h.Timeout <= 0 {
 				d.errorf(hp.key("timeout"), `must be more than 0 (got %s), such as "10s"`, h.Timeout)
@@ -431,4 +462,31 @@ func (d *decoder) checkOverlap(c *Config, a *App, p keyPath, seen map[string]key
 			break
 		}
 	}
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// validSharedPath accepts a clean relative path such as "media" or
+// "config/.env": linked into a release, it must stay inside it.
+func validSharedPath(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\n") {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// hasDotDot reports whether a path has a ".." component, which would let
+// paths that look distinct (say /srv/{app}/..) name the same directory.
+func hasDotDot(p string) bool {
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
 }

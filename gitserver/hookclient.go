@@ -24,12 +24,15 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 	sc := pktline.NewScanner(in)
 	enc := pktline.NewEncoder(out)
 
-	// Version negotiation.
+	// Version negotiation. Each section ends with a flush-pkt; input that
+	// ends before it is a push git did not finish sending.
 	pushOptions := false
 	sawVersion := false
+	flushed := false
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
+			flushed = true
 			break
 		}
 		head, caps, _ := strings.Cut(strings.TrimSuffix(string(line), "\n"), "\x00")
@@ -48,6 +51,9 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 	if !sawVersion {
 		return errors.New("git did not offer proc-receive protocol version 1")
 	}
+	if !flushed {
+		return errors.New("git closed the version negotiation early")
+	}
 	caps := ""
 	if pushOptions {
 		caps = "push-options"
@@ -60,9 +66,11 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 	}
 
 	req := hookRequest{Token: token}
+	flushed = false
 	for sc.Scan() {
 		line := strings.TrimSuffix(string(sc.Bytes()), "\n")
 		if line == "" {
+			flushed = true
 			break
 		}
 		f := strings.SplitN(line, " ", 3)
@@ -71,31 +79,44 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 		}
 		req.Commands = append(req.Commands, RefCommand{Old: f[0], New: f[1], Ref: f[2]})
 	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read commands: %w", err)
+	}
+	if !flushed {
+		return errors.New("git closed the command list early; nothing was changed")
+	}
 	if pushOptions {
+		flushed = false
 		for sc.Scan() {
 			line := strings.TrimSuffix(string(sc.Bytes()), "\n")
 			if line == "" {
+				flushed = true
 				break
 			}
 			req.Options = append(req.Options, line)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read commands: %w", err)
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read push options: %w", err)
+		}
+		if !flushed {
+			return errors.New("git closed the push options early; nothing was changed")
+		}
 	}
 
 	report, err := askDaemon(socket, req, stderr)
-	if err != nil {
+	var lost *lostError
+	switch {
+	case errors.As(err, &lost):
+		fmt.Fprintf(stderr, "slipway: lost the connection to the deploy server (%v); the deploy may have gone on: check with `ssh <server> status`\n", lost.err)
+		report = rejectAll(req.Commands, "lost connection to slipway daemon")
+	case err != nil:
 		fmt.Fprintf(stderr, "slipway: the deploy server could not be reached (%v); nothing was changed\n", err)
-		report = nil
-		for _, c := range req.Commands {
-			report = append(report, RefResult{Ref: c.Ref, Error: "slipway daemon unreachable"})
-		}
+		report = rejectAll(req.Commands, "slipway daemon unreachable")
 	}
 	for _, r := range report {
 		lines := []string{"ok " + r.Ref}
 		if r.Error != "" {
-			lines = []string{"ng " + r.Ref + " " + strings.ReplaceAll(r.Error, "\n", " ")}
+			lines = []string{"ng " + r.Ref + " " + oneLine(r.Error)}
 		} else {
 			if r.RefName != "" {
 				lines = append(lines, "option refname "+r.RefName)
@@ -132,7 +153,8 @@ func askDaemon(socket string, req hookRequest, stderr io.Writer) ([]RefResult, e
 	for {
 		var m hookMessage
 		if err := dec.Decode(&m); err != nil {
-			return nil, fmt.Errorf("daemon closed the connection: %w", err)
+			// The daemon had the request: it may be deploying still.
+			return nil, &lostError{err}
 		}
 		if m.Out != "" {
 			io.WriteString(stderr, m.Out)
@@ -141,4 +163,20 @@ func askDaemon(socket string, req hookRequest, stderr io.Writer) ([]RefResult, e
 			return m.Report, nil
 		}
 	}
+}
+
+// lostError is a connection to the daemon lost after the request was sent.
+type lostError struct{ err error }
+
+func (e *lostError) Error() string { return "lost connection to the daemon: " + e.err.Error() }
+
+// oneLine makes a reason fit git's one-line report: control characters
+// become spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }

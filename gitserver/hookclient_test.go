@@ -447,6 +447,43 @@ func TestRunProcReceiveReport(t *testing.T) {
 			wantStderr: "upload web-1 ok 1 files changed\n",
 		},
 		{
+			name:     "rollback carried out on another ref",
+			commands: []string{oidZ + " " + oidA + " refs/heads/rollback"},
+			answer: []daemonMessage{
+				{Out: "rolling production back to v41\n"},
+				{Done: true, Report: []gitserver.RefResult{{
+					Ref: "refs/heads/rollback", RefName: "refs/heads/production",
+					OldOID: oidB, NewOID: oidA, Forced: true,
+				}}},
+			},
+			wantReport: []string{
+				"ok refs/heads/rollback\n",
+				"option refname refs/heads/production\n",
+				"option old-oid " + oidB + "\n",
+				"option new-oid " + oidA + "\n",
+				"option forced-update\n",
+			},
+			wantStderr: "rolling production back to v41\n",
+		},
+		{
+			name:     "tag peeled to its commit",
+			commands: []string{oidZ + " " + oidA + " refs/heads/staging"},
+			answer: []daemonMessage{
+				{Done: true, Report: []gitserver.RefResult{{Ref: "refs/heads/staging", NewOID: oidB}}},
+			},
+			wantReport: []string{"ok refs/heads/staging\n", "option new-oid " + oidB + "\n"},
+		},
+		{
+			name:     "a refusal carries no options",
+			commands: []string{oidZ + " " + oidA + " refs/heads/rollback"},
+			answer: []daemonMessage{
+				{Done: true, Report: []gitserver.RefResult{{
+					Ref: "refs/heads/rollback", Error: "no release v99", RefName: "refs/heads/production", Forced: true,
+				}}},
+			},
+			wantReport: []string{"ng refs/heads/rollback no release v99\n"},
+		},
+		{
 			name:     "deleting a branch",
 			commands: []string{oidA + " " + oidZ + " refs/heads/feature/x"},
 			answer: []daemonMessage{
@@ -622,13 +659,11 @@ func TestRunProcReceiveMalformedInput(t *testing.T) {
 			name:    "command list cut before its flush-pkt",
 			input:   pkts(t, "version=1\n", pktFlush, cmd),
 			wantErr: "command",
-			skip:    "RunProcReceive treats EOF before the flush-pkt as the end of the command list and asks the daemon to deploy",
 		},
 		{
 			name:    "push options cut before their flush-pkt",
 			input:   pkts(t, "version=1\x00push-options\n", pktFlush, cmd, pktFlush, "ci.skip"),
 			wantErr: "option",
-			skip:    "RunProcReceive treats EOF before the flush-pkt as the end of the push options and asks the daemon to deploy",
 		},
 	}
 	for _, tt := range tests {

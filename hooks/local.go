@@ -90,12 +90,21 @@ func Local(command, dir string, env []string) Runner {
 // disconnects does not abort a deploy. A nil out makes LocalStream the same
 // as Local.
 func LocalStream(command, dir string, env []string, out io.Writer) Runner {
+	return LocalInput(command, dir, env, nil, out)
+}
+
+// LocalInput is LocalStream with stdin as the command's standard input
+// (for after_deploy, which reads a JSON summary).
+func LocalInput(command, dir string, env []string, stdin []byte, out io.Writer) Runner {
 	env = append([]string(nil), env...)
 	return func(ctx context.Context) ([]byte, error) {
 		start := time.Now()
 		cmd := exec.CommandContext(ctx, "sh", "-c", command)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), env...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error {
 			// The shell's pid is the group id (Setpgid).

@@ -67,6 +67,8 @@ func (e *DeployError) Reason() string {
 	switch e.Step {
 	case "health":
 		what = "health check failed"
+	case "watch":
+		what = "health check failed while watching"
 	default:
 		what = e.Step + " failed"
 	}
@@ -197,11 +199,17 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}()
 	err = d.ship(ctx)
 	if err == nil {
+		err = d.migrate(ctx)
+	}
+	if err == nil {
 		d.j.Prev, d.j.Phase = d.prev, "switch"
 		err = d.e.writeJournal(d.j)
 	}
 	if err == nil {
 		err = d.switchWaves(ctx)
+	}
+	if err == nil {
+		err = d.watch(ctx)
 	}
 	if err != nil {
 		return nil, d.fail(ctx, err)
@@ -228,6 +236,7 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 	d.prune(ctx)
 	d.saveState(ctx)
+	d.afterDeploy(ctx)
 	if req.Rollback != "" {
 		d.audit("rolled-back", "live again in "+seconds(time.Since(d.start)))
 	} else {
@@ -318,8 +327,11 @@ func (d *deploy) ship(ctx context.Context) error {
 		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
+	if err := d.build(ctx, staging); err != nil {
+		return err
+	}
 
-	return d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
+	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 		defer cancel()
@@ -332,6 +344,10 @@ func (d *deploy) ship(ctx context.Context) error {
 		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Dur("duration", time.Since(t)).Msg("uploaded")
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return d.prepare(ctx, targets)
 }
 
 // missing returns the hosts that no longer have the rollback target, which
@@ -391,6 +407,9 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 			mu.Unlock()
 			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
 			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
+			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
+				return err
+			}
 			return d.health(ctx, h)
 		})
 		if err != nil {
@@ -403,14 +422,11 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 // health runs the environment's health check on h.
 func (d *deploy) health(ctx context.Context, h Host) error {
 	hc := d.req.Env.Health
-	if hc == nil || hc.Command == "" {
+	if hc == nil || (hc.Command == "" && hc.URL == "") {
 		return nil
 	}
-	env := d.hookEnv(h)
 	policy := hooks.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
-	res := hooks.Check(ctx, policy, func(ctx context.Context) ([]byte, error) {
-		return h.Run(ctx, d.rel, hc.Command, env)
-	}, func(n int, err error) {
+	res := hooks.Check(ctx, policy, d.checkRunner(h), func(n int, err error) {
 		d.log.Debug().Str("step", "health").Str("host", h.Name()).Int("attempt", n).AnErr("result", err).Msg("health attempt")
 	})
 	if res.Err != nil {
@@ -426,17 +442,6 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 	d.p.step("health", h.Name(), "ok (attempt %d/%d, %s)", res.Attempts, policy.Attempts, seconds(res.Duration))
 	d.log.Info().Str("step", "health").Str("host", h.Name()).Int("attempts", res.Attempts).Dur("duration", res.Duration).Msg("healthy")
 	return nil
-}
-
-func (d *deploy) hookEnv(h Host) []string {
-	return []string{
-		"SLIPWAY_APP=" + d.req.App.Name,
-		"SLIPWAY_ENV=" + d.req.Env.Name,
-		"SLIPWAY_RELEASE=" + d.rel,
-		"SLIPWAY_COMMIT=" + d.req.Commit,
-		"SLIPWAY_PREVIOUS_RELEASE=" + d.prev[h.Name()],
-		"SLIPWAY_HOST=" + h.Name(),
-	}
 }
 
 // fail rolls back every switched host, removes the failed release from
@@ -471,6 +476,10 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.p.step("rollback", h.Name(), "current removed (this was the first release)")
 		} else {
 			d.p.step("rollback", h.Name(), "current → releases/%s", prev)
+			// Restart services on the old code.
+			if err := d.afterSwitch(rctx, h, prev); err != nil {
+				d.log.Error().Str("host", h.Name()).Err(err).Msg("after_switch failed after switching back")
+			}
 		}
 	}
 	if d.j != nil {

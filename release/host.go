@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 )
@@ -29,8 +30,9 @@ type Host interface {
 	Switch(ctx context.Context, rel string) error
 	// Run runs an operator-configured shell command on the host with the
 	// working directory releases/<rel> and env added to its environment,
-	// and returns its combined output.
-	Run(ctx context.Context, rel, command string, env []string) ([]byte, error)
+	// and returns its combined output, also copied to out (if not nil) as
+	// it arrives.
+	Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error)
 	// Releases lists the release directories on the host, oldest first.
 	Releases(ctx context.Context) ([]string, error)
 	// Remove deletes releases/<rel>. It refuses to remove the live release.

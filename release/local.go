@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -158,12 +159,12 @@ func (l *Local) Switch(ctx context.Context, rel string) error {
 	return syncDir(l.Path)
 }
 
-func (l *Local) Run(ctx context.Context, rel, command string, env []string) ([]byte, error) {
+func (l *Local) Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error) {
 	dir := l.Path
 	if rel != "" {
 		dir = filepath.Join(l.releasesDir(), rel)
 	}
-	return hooks.Local(command, dir, env)(ctx)
+	return hooks.LocalStream(command, dir, env, out)(ctx)
 }
 
 func (l *Local) Releases(ctx context.Context) ([]string, error) {

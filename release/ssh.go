@@ -103,6 +103,11 @@ func (s *SSH) sshArgs() []string {
 // remote runs script with sh on the host, passing args as positional
 // parameters: nothing is interpolated into the script itself.
 func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte, error) {
+	return s.remoteOut(ctx, nil, script, args...)
+}
+
+// remoteOut is remote that also copies the command's output to out.
+func (s *SSH) remoteOut(ctx context.Context, out io.Writer, script string, args ...string) ([]byte, error) {
 	line := "sh -c " + shellQuote(script) + " sh"
 	for _, a := range args {
 		line += " " + shellQuote(a)
@@ -110,6 +115,9 @@ func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "--", s.host, line)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if out != nil {
+		cmd.Stdout = io.MultiWriter(&stdout, out)
+	}
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil {
@@ -213,7 +221,7 @@ ln -s "releases/$2" "current.tmp-$3" && mv -T "current.tmp-$3" current || { rm -
 	return err
 }
 
-func (s *SSH) Run(ctx context.Context, rel, command string, env []string) ([]byte, error) {
+func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error) {
 	dir := s.path
 	if rel != "" {
 		dir += "/releases/" + rel
@@ -225,10 +233,9 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string) ([]byt
 		timeout = strconv.Itoa(max(int(time.Until(dl).Seconds()+0.999), 1))
 	}
 	args := append([]string{dir, timeout, command}, env...)
-	out, err := s.remote(ctx, `cd "$1" || exit 1
+	return s.remoteOut(ctx, out, `cd "$1" || exit 1
 t=$2; c=$3; shift 3
 exec env "$@" timeout -k 5 "$t" sh -c "$c" 2>&1`, args...)
-	return out, err
 }
 
 func (s *SSH) Releases(ctx context.Context) ([]string, error) {

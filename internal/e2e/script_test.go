@@ -67,6 +67,13 @@ func testMain(m *testing.M) int {
 	}
 	slipwayBin = bin
 
+	// The sample app the lifecycle scripts deploy and restart.
+	hello := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "github.com/slipwayhq/slipway/testdata/apps/hello")
+	if out, err := hello.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: build the sample app: %v\n%s", err, out)
+		return 1
+	}
+
 	// Scripts find slipway first on PATH, and sshd even where /usr/sbin is
 	// not on an ordinary user's PATH.
 	path := dir + string(os.PathListSeparator) + os.Getenv("PATH")
@@ -193,6 +200,15 @@ func setupScript(e *testscript.Env, deadline time.Time) error {
 
 	e.Setenv("HOME", home)
 	e.Setenv("PORT", strconv.Itoa(port))
+	e.Setenv("HELLO_BIN", filepath.Join(filepath.Dir(slipwayBin), "hello")) // the sample app, for hosts whose PATH lacks it
+	// Ports for the sample app on two hosts.
+	for _, name := range []string{"APP_PORT1", "APP_PORT2"} {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		e.Setenv(name, strconv.Itoa(p))
+	}
 	e.Setenv("REMOTE", "ssh://git@127.0.0.1:"+strconv.Itoa(port))
 	e.Setenv("GIT_SSH_COMMAND", e.Getenv("SSH_ALICE"))
 	e.Setenv("GIT_TERMINAL_PROMPT", "0")

@@ -20,6 +20,7 @@ import (
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/secrets"
 )
 
 // Exit statuses of the commands users run over ssh.
@@ -36,6 +37,9 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   log [APP] [-n N] [--json]                   audit log: pushes, deploys, refusals
   rollback APP ENV [vN] [--force]             make an earlier release live again
                                               (default: the previous live release)
+  secrets set APP ENV NAME                    set a secret; the value is read from stdin
+  secrets list APP ENV                        secret names (never values)
+  secrets unset APP ENV NAME                  remove a secret
   whoami                                      your user and key
   version                                     the server's version
   help                                        this text
@@ -83,6 +87,8 @@ func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
 		return c.log(args[1:])
 	case "rollback":
 		return c.rollback(sess.Context(), args[1:])
+	case "secrets":
+		return c.secrets(sess, args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
 		return exitUsage
@@ -512,4 +518,86 @@ func shortID(oid string) string {
 // sanitized first.
 func clip(s string, n int) string {
 	return release.Sanitize(s, n)
+}
+
+// maxSecretBytes bounds a secret value read from stdin.
+const maxSecretBytes = 64 << 10
+
+func (c *command) secrets(stdin io.Reader, args []string) int {
+	usage := func() int {
+		fmt.Fprintln(c.errw, "slipway: usage: secrets set APP ENV NAME < value | secrets list APP ENV | secrets unset APP ENV NAME")
+		return exitUsage
+	}
+	if len(args) < 3 {
+		return usage()
+	}
+	verb, appName, envName := args[0], args[1], args[2]
+	if _, ok := c.apps(appName); !ok {
+		return exitUsage
+	}
+	app, _ := c.s.Config().App(appName)
+	if _, ok := app.Environment(envName); !ok {
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(envName))
+		return exitUsage
+	}
+	store := c.s.Engine.Secrets
+	if store == nil {
+		fmt.Fprintln(c.errw, "slipway: this server keeps no secrets")
+		return exitFailed
+	}
+	record := func(detail string) {
+		c.s.audit(audit.Record{Event: "secrets", User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: detail})
+	}
+	switch {
+	case verb == "list" && len(args) == 3:
+		names, err := store.Names(app.Name, envName)
+		if err != nil {
+			fmt.Fprintln(c.errw, "slipway: cannot read the secrets; the server log has details")
+			c.s.Log.Error().Err(err).Msg("read secrets")
+			return exitFailed
+		}
+		for _, n := range names {
+			fmt.Fprintln(c.out, n)
+		}
+		return exitOK
+	case verb == "set" && len(args) == 4:
+		name := args[3]
+		if !secrets.ValidName(name) {
+			fmt.Fprintf(c.errw, "slipway: %v\n", secrets.ErrBadName)
+			return exitUsage
+		}
+		data, err := io.ReadAll(io.LimitReader(stdin, maxSecretBytes+1))
+		if err != nil || len(data) > maxSecretBytes {
+			fmt.Fprintf(c.errw, "slipway: the value must come on stdin and be at most %d bytes\n", maxSecretBytes)
+			return exitUsage
+		}
+		value := strings.TrimSuffix(string(data), "\n")
+		if value == "" {
+			fmt.Fprintln(c.errw, "slipway: no value on stdin; try: ssh ... secrets set APP ENV NAME < file")
+			return exitUsage
+		}
+		if err := store.Set(app.Name, envName, name, value); err != nil {
+			fmt.Fprintln(c.errw, "slipway: cannot store the secret; the server log has details")
+			c.s.Log.Error().Err(err).Msg("store secret")
+			return exitFailed
+		}
+		record("set " + name)
+		fmt.Fprintf(c.out, "%s set for %s/%s; it reaches hooks from the next deploy on\n", name, app.Name, envName)
+		return exitOK
+	case verb == "unset" && len(args) == 4:
+		existed, err := store.Unset(app.Name, envName, args[3])
+		if err != nil {
+			fmt.Fprintln(c.errw, "slipway: cannot remove the secret; the server log has details")
+			return exitFailed
+		}
+		if !existed {
+			fmt.Fprintf(c.errw, "slipway: %s/%s has no secret %q\n", app.Name, envName, printable(args[3]))
+			return exitFailed
+		}
+		record("unset " + args[3])
+		fmt.Fprintf(c.out, "%s removed from %s/%s\n", args[3], app.Name, envName)
+		return exitOK
+	default:
+		return usage()
+	}
 }

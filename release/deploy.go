@@ -110,7 +110,20 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 		}
 	}
 
-	d := &deploy{e: e, req: req, p: newPrinter(out), start: time.Now(), from: from}
+	var secretValues map[string]string
+	if e.Secrets != nil {
+		if secretValues, err = e.Secrets.Get(app, env); err != nil {
+			return nil, err
+		}
+	}
+	// Every line the pusher sees has secret values replaced by ***.
+	values := make([]string, 0, len(secretValues))
+	for _, v := range secretValues {
+		values = append(values, v)
+	}
+	masked := hooks.NewMasker(out, values)
+	defer masked.Close()
+	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), from: from, secrets: secretValues}
 	d.log = e.Log.With().Str("app", app).Str("env", env).Str("user", req.User).Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -125,6 +138,7 @@ type deploy struct {
 
 	rel      string
 	from     string // rollback only: the live release being replaced
+	secrets  map[string]string
 	j        *journal
 	hosts    []Host
 	prev     map[string]string // host → release current pointed to before

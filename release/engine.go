@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/secrets"
 )
 
 // Engine runs deploys. One Engine serves the whole daemon: it holds the
@@ -27,6 +28,8 @@ type Engine struct {
 	Connect func(ctx context.Context, env *config.Environment, name string) (Host, error)
 	// Audit receives one record per deploy event; nil keeps none.
 	Audit *audit.Log
+	// Secrets holds the secret values hooks get; nil means none.
+	Secrets *secrets.Store
 
 	mu    sync.Mutex
 	locks map[string]*Lock

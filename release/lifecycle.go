@@ -305,6 +305,14 @@ func (d *deploy) hookEnv(h Host) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+d.req.Env.Env[k])
 	}
+	names := make([]string, 0, len(d.secrets))
+	for k := range d.secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		env = append(env, k+"="+d.secrets[k])
+	}
 	host := ""
 	if h != nil {
 		host = h.Name()

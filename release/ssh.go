@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -108,11 +109,19 @@ func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte
 
 // remoteOut is remote that also copies the command's output to out.
 func (s *SSH) remoteOut(ctx context.Context, out io.Writer, script string, args ...string) ([]byte, error) {
+	return s.remoteIn(ctx, nil, out, script, args...)
+}
+
+// remoteIn is remoteOut with stdin as the remote script's standard input.
+func (s *SSH) remoteIn(ctx context.Context, stdin []byte, out io.Writer, script string, args ...string) ([]byte, error) {
 	line := "sh -c " + shellQuote(script) + " sh"
 	for _, a := range args {
 		line += " " + shellQuote(a)
 	}
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "--", s.host, line)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if out != nil {
@@ -232,10 +241,19 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = strconv.Itoa(max(int(time.Until(dl).Seconds()+0.999), 1))
 	}
-	args := append([]string{dir, timeout, command}, env...)
-	return s.remoteOut(ctx, out, `cd "$1" || exit 1
-t=$2; c=$3; shift 3
-exec env "$@" timeout -k 5 "$t" sh -c "$c" 2>&1`, args...)
+	// The environment (secrets included) travels on stdin, never on a
+	// command line that ps would show on either machine.
+	var exports strings.Builder
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !envName.MatchString(k) {
+			continue
+		}
+		fmt.Fprintf(&exports, "export %s=%s\n", k, shellQuote(v))
+	}
+	return s.remoteIn(ctx, []byte(exports.String()), out, `cd "$1" || exit 1
+eval "$(cat)"
+exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
 }
 
 func (s *SSH) Releases(ctx context.Context) ([]string, error) {
@@ -276,6 +294,8 @@ func (s *SSH) Close() error {
 	cmd.Run() // no master running is fine
 	return nil
 }
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // shellQuote quotes s as one word for sh.
 func shellQuote(s string) string {

@@ -28,6 +28,7 @@ import (
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/gitserver"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/secrets"
 )
 
 type serveCommand struct{}
@@ -78,7 +79,12 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	engine := &release.Engine{DataDir: cfg.DataDir, Log: log, Audit: audit.Open(filepath.Join(cfg.DataDir, "audit.log"))}
+	engine := &release.Engine{
+		DataDir: cfg.DataDir,
+		Log:     log,
+		Audit:   audit.Open(filepath.Join(cfg.DataDir, "audit.log")),
+		Secrets: secrets.Open(filepath.Join(cfg.DataDir, "secrets")),
+	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)
 	srv.Version = versionString()

@@ -66,6 +66,7 @@ type User struct {
 	Name       string            `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
 	Keys       []string          `toml:"keys"`      // authorized_keys lines, without options
 	KeysFile   string            `toml:"keys_file"` // authorized_keys file; absolute after loading
+	Role       string            `toml:"role"`      // admin, deployer (default) or reader
 	PublicKeys []gossh.PublicKey `toml:"-"`         // parsed from Keys and KeysFile, without duplicates
 }
 
@@ -109,6 +110,7 @@ type Environment struct {
 	Waves       []string          `toml:"waves"`       // default ["1", "50%", "100%"]; a host count or a percentage each
 	Parallelism int               `toml:"parallelism"` // default 10, at least 1
 	Health      *Health           `toml:"health"`      // nil: no health check configured
+	Deployers   []string          `toml:"deployers"`   // users who may deploy and roll back here (admins always may); empty: every deployer
 	Hooks       Hooks             `toml:"hooks"`
 	Shared      Shared            `toml:"shared"`
 	Env         map[string]string `toml:"env"` // added to every hook's and health command's environment
@@ -244,6 +246,7 @@ func (t *App) instantiate(name string) *App {
 			h := *te.Health
 			e.Health = &h
 		}
+		e.Deployers = append([]string(nil), te.Deployers...)
 		e.Shared.Dirs = append([]string(nil), te.Shared.Dirs...)
 		e.Shared.Files = append([]string(nil), te.Shared.Files...)
 		if te.Env != nil {
@@ -369,4 +372,51 @@ func validWave(w string) bool {
 	}
 	n, err := strconv.Atoi(w)
 	return err == nil && w[0] != '+' && n >= 1
+}
+
+// Roles a user can have.
+const (
+	RoleAdmin    = "admin"    // everything
+	RoleDeployer = "deployer" // push and roll back where allowed; read everything
+	RoleReader   = "reader"   // clone, fetch, status, releases, log
+)
+
+// User returns the user called name.
+func (c *Config) User(name string) (*User, bool) {
+	for _, u := range c.Users {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return nil, false
+}
+
+// CanPush reports whether user may push at all (branches and tags that
+// deploy nothing included).
+func (c *Config) CanPush(user string) bool {
+	u, ok := c.User(user)
+	return ok && (u.Role == RoleAdmin || u.Role == RoleDeployer)
+}
+
+// CanDeploy reports whether user may deploy and roll back env: admins
+// always, deployers when env lists no deployers or lists them.
+func (c *Config) CanDeploy(user string, env *Environment) bool {
+	u, ok := c.User(user)
+	if !ok {
+		return false
+	}
+	switch u.Role {
+	case RoleAdmin:
+		return true
+	case RoleDeployer:
+		if len(env.Deployers) == 0 {
+			return true
+		}
+		for _, d := range env.Deployers {
+			if d == user {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -64,7 +64,7 @@ func Default() (*Config, error) {
 		LogFormat: defaultLogFormat,
 		LogLevel:  defaultLogLevel,
 		SSH:       SSH{ConnectTimeout: Duration(10 * time.Second)},
-		Users:     []*User{{Name: osUserName(), Keys: keys}},
+		Users:     []*User{{Name: osUserName(), Keys: keys, Role: RoleAdmin}},
 		Hosts:     map[string]*Host{},
 		Apps: map[string]*App{
 			TemplateApp: {

@@ -417,6 +417,8 @@ func (d *decoder) config(raw map[string]any) *Config {
 				ut.str("name", &u.Name)
 				ut.stringList("keys", &u.Keys)
 				ut.str("keys_file", &u.KeysFile)
+				u.Role = RoleDeployer
+				ut.str("role", &u.Role)
 				ut.finish(nil)
 			}
 		}
@@ -470,6 +472,7 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 	t.stringList("hosts", &e.Hosts)
 	t.str("path", &e.Path)
 	t.stringList("waves", &e.Waves)
+	t.stringList("deployers", &e.Deployers)
 	t.integer("parallelism", &e.Parallelism)
 	if v, p, ok := t.get("health"); ok {
 		if ht, ok := d.table(p, v); ok {

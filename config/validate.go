@@ -164,6 +164,9 @@ func (d *decoder) checkUsers(c *Config) {
 	for i, u := range c.Users {
 		up := keyPath{{name: "users"}}.index(i)
 		who := fmt.Sprintf("user %q", u.Name)
+		if u.Role != RoleAdmin && u.Role != RoleDeployer && u.Role != RoleReader {
+			d.errorf(up.key("role"), `%q is not a role: use "admin", "deployer" or "reader"`, u.Role)
+		}
 		switch prev, dup := names[u.Name]; {
 		case u.Name == "":
 			d.errorf(up.key("name"), `is required: every user needs a name, such as name = "alice"`)
@@ -349,6 +352,11 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 		for j, w := range e.Waves {
 			if !validWave(w) {
 				d.errorf(ep.key("waves").index(j), `%q is not a wave size: use a number of hosts such as "1", or a percentage from "1%%" to "100%%" such as "50%%"`, w)
+			}
+		}
+		for j, name := range e.Deployers {
+			if _, ok := c.User(name); !ok {
+				d.errorf(ep.key("deployers").index(j), "%q is not a user: list names from [[users]]", name)
 			}
 		}
 		if e.Hooks.Timeout <= 0 {

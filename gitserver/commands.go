@@ -77,8 +77,7 @@ func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
 		fmt.Fprintf(c.out, "slipway %s\n", s.Version)
 		return exitOK
 	case "whoami":
-		fmt.Fprintf(c.out, "%s (key %s)\n", id.User, id.Key)
-		return exitOK
+		return c.whoami()
 	case "status":
 		return c.status(args[1:])
 	case "releases":
@@ -439,6 +438,10 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %v\n", err)
 		return exitFailed
 	}
+	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
+		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+		return exitFailed
+	}
 	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the rollback belongs to the daemon once started.
@@ -540,6 +543,10 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(envName))
 		return exitUsage
 	}
+	if env, _ := app.Environment(envName); deployRefusal(c.s.Config(), c.id.User, env) != "" {
+		fmt.Fprintf(c.errw, "slipway: %s\n", deployRefusal(c.s.Config(), c.id.User, env))
+		return exitFailed
+	}
 	store := c.s.Engine.Secrets
 	if store == nil {
 		fmt.Fprintln(c.errw, "slipway: this server keeps no secrets")
@@ -600,4 +607,33 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 	default:
 		return usage()
 	}
+}
+
+func (c *command) whoami() int {
+	cfg := c.s.Config()
+	fmt.Fprintf(c.out, "user:   %s\nrole:   %s\nkey:    %s\n", c.id.User, roleOf(cfg, c.id.User), c.id.Key)
+	var can []string
+	for _, a := range sortedKeys(cfg.Apps) {
+		app := cfg.Apps[a]
+		for _, e := range sortedEnvs(app) {
+			if cfg.CanDeploy(c.id.User, app.Environments[e]) {
+				can = append(can, a+"/"+e)
+			}
+		}
+	}
+	push := "no"
+	if cfg.CanPush(c.id.User) {
+		push = "yes"
+	}
+	fmt.Fprintf(c.out, "read:   every app (clone, fetch, status, releases, log)\npush:   %s\ndeploy: %s\n", push, orDash(strings.Join(can, ", ")))
+	return exitOK
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -182,6 +182,10 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 			fmt.Fprintf(out, "branch %s feeds environment %s and cannot be deleted\n", branch, env.Name)
 			return refused("deploy branches cannot be deleted")
 		}
+		if msg := deployRefusal(s.Config(), p.User, env); msg != "" {
+			fmt.Fprintln(out, msg)
+			return refused("permission denied: deploy " + env.Name)
+		}
 		// A release tag pushed to a branch (git push deploy v41:production)
 		// promotes that release's commit.
 		commit, err := peelCommit(ctx, p.Repo, c.New)
@@ -244,6 +248,10 @@ func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config
 	env, ok := app.Environment(envName)
 	if !ok {
 		return refused(fmt.Sprintf("%s has no environment %s", app.Name, envName))
+	}
+	if msg := deployRefusal(s.Config(), p.User, env); msg != "" {
+		fmt.Fprintln(out, msg)
+		return refused("permission denied: roll back " + env.Name)
 	}
 	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
 	if r.Error != "" {

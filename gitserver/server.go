@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
 )
@@ -152,6 +153,12 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(1)
 		return
 	}
+	if _, ok := s.Config().User(id.User); !ok {
+		// The user was removed by a configuration reload.
+		fmt.Fprintln(sess.Stderr(), "Permission denied.")
+		sess.Exit(1)
+		return
+	}
 	args := sess.Command()
 	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
 	if len(args) == 0 {
@@ -199,6 +206,12 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	}
 
 	service := strings.TrimPrefix(args[0], "git-")
+	if service == "receive-pack" && !cfg.CanPush(id.User) {
+		log.Info().Str("app", app).Msg("push refused: reader")
+		s.audit(audit.Record{Event: "refused", User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
+		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
+		return 1
+	}
 	gitArgs := append(s.gitConfig(), service, dir)
 	cmd := exec.CommandContext(ctx, "git", gitArgs...)
 	cmd.Env = gitEnv()
@@ -293,4 +306,23 @@ func newToken() string {
 	b := make([]byte, 24)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func roleOf(cfg *config.Config, user string) string {
+	if u, ok := cfg.User(user); ok {
+		return u.Role
+	}
+	return "none"
+}
+
+// deployRefusal is the message for a user who may not deploy env, or "".
+func deployRefusal(cfg *config.Config, user string, env *config.Environment) string {
+	if cfg.CanDeploy(user, env) {
+		return ""
+	}
+	who := "deployers and admins"
+	if len(env.Deployers) > 0 {
+		who = strings.Join(env.Deployers, ", ") + " and admins"
+	}
+	return fmt.Sprintf("%s may not deploy %s/%s (role %s); %s may", user, env.App, env.Name, roleOf(cfg, user), who)
 }

@@ -49,15 +49,20 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // been made absolute, and keys have been read and parsed. Callers share one
 // Config and must treat it as read-only.
 type Config struct {
-	Listen    string           `toml:"listen"`     // default "127.0.0.1:2222"; host:port
-	DataDir   string           `toml:"data_dir"`   // default "slipway-data", relative to the config file's directory
-	LogFormat string           `toml:"log_format"` // "auto" (console on a terminal, JSON otherwise), "json", "console"
-	LogLevel  string           `toml:"log_level"`  // "debug", "info" (default), "warn", "error"
-	Users     []*User          `toml:"users"`
-	SSH       SSH              `toml:"ssh"`
-	Hosts     map[string]*Host `toml:"hosts"`
-	Apps      map[string]*App  `toml:"apps"` // key TemplateApp ("*") is the template for apps not listed
-	File      string           `toml:"-"`    // path it was loaded from; "" for the built-in default
+	Listen    string `toml:"listen"`     // default "127.0.0.1:2222"; host:port
+	DataDir   string `toml:"data_dir"`   // default "slipway-data", relative to the config file's directory
+	LogFormat string `toml:"log_format"` // "auto" (console on a terminal, JSON otherwise), "json", "console"
+	LogLevel  string `toml:"log_level"`
+	// MaxPushSize caps the pack a push may send, in bytes (receive.maxInputSize);
+	// written like "512MiB" or "2GB"; default 1GiB.
+	MaxPushSize Size `toml:"max_push_size"`
+	// MaxConnections caps simultaneous SSH connections; default 64.
+	MaxConnections int              `toml:"max_connections"` // "debug", "info" (default), "warn", "error"
+	Users          []*User          `toml:"users"`
+	SSH            SSH              `toml:"ssh"`
+	Hosts          map[string]*Host `toml:"hosts"`
+	Apps           map[string]*App  `toml:"apps"` // key TemplateApp ("*") is the template for apps not listed
+	File           string           `toml:"-"`    // path it was loaded from; "" for the built-in default
 }
 
 // User is someone allowed to push, identified by the SSH keys they sign in
@@ -419,4 +424,29 @@ func (c *Config) CanDeploy(user string, env *Environment) bool {
 		}
 	}
 	return false
+}
+
+// Size is a number of bytes written with an optional unit: "512MiB",
+// "2GB", "100k", "1048576".
+type Size int64
+
+// ParseSize reads a Size.
+func ParseSize(s string) (Size, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"k", 1000}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size: write bytes, or a number with KiB, MiB, GiB, KB, MB or GB", s)
+	}
+	return Size(n * mult), nil
 }

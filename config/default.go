@@ -59,13 +59,15 @@ func Default() (*Config, error) {
 		}
 	}
 	c := &Config{
-		Listen:    defaultListen,
-		DataDir:   dataDir,
-		LogFormat: defaultLogFormat,
-		LogLevel:  defaultLogLevel,
-		SSH:       SSH{ConnectTimeout: Duration(10 * time.Second)},
-		Users:     []*User{{Name: osUserName(), Keys: keys, Role: RoleAdmin}},
-		Hosts:     map[string]*Host{},
+		Listen:         defaultListen,
+		DataDir:        dataDir,
+		LogFormat:      defaultLogFormat,
+		LogLevel:       defaultLogLevel,
+		SSH:            SSH{ConnectTimeout: Duration(10 * time.Second)},
+		MaxPushSize:    1 << 30,
+		MaxConnections: 64,
+		Users:          []*User{{Name: osUserName(), Keys: keys, Role: RoleAdmin}},
+		Hosts:          map[string]*Host{},
 		Apps: map[string]*App{
 			TemplateApp: {
 				Name:         TemplateApp,

@@ -398,6 +398,22 @@ func (d *decoder) config(raw map[string]any) *Config {
 	t.str("data_dir", &c.DataDir)
 	t.str("log_format", &c.LogFormat)
 	t.str("log_level", &c.LogLevel)
+	c.MaxPushSize, c.MaxConnections = 1<<30, 64
+	if v, p, ok := t.get("max_push_size"); ok {
+		switch x := v.(type) {
+		case int64:
+			c.MaxPushSize = Size(x)
+		case string:
+			if sz, err := ParseSize(x); err != nil {
+				d.errorf(p, "%v", err)
+			} else {
+				c.MaxPushSize = sz
+			}
+		default:
+			d.typeError(p, `a size such as "512MiB"`, v)
+		}
+	}
+	t.integer("max_connections", &c.MaxConnections)
 	c.SSH.ConnectTimeout = Duration(10 * time.Second)
 	if v, p, ok := t.get("ssh"); ok {
 		if st, ok := d.table(p, v); ok {

@@ -36,14 +36,15 @@ func TestParseValid(t *testing.T) {
 			src:  ``,
 			check: func(t *testing.T, c *Config) {
 				want := &Config{
-					Listen:    "127.0.0.1:2222",
-					DataDir:   filepath.Join(dir, "slipway-data"),
-					LogFormat: "auto",
-					LogLevel:  "info",
-					SSH:       SSH{ConnectTimeout: Duration(10 * time.Second)},
-					Hosts:     map[string]*Host{},
-					Apps:      map[string]*App{},
-					File:      file,
+					Listen:      "127.0.0.1:2222",
+					DataDir:     filepath.Join(dir, "slipway-data"),
+					LogFormat:   "auto",
+					LogLevel:    "info",
+					SSH:         SSH{ConnectTimeout: Duration(10 * time.Second)},
+					MaxPushSize: 1 << 30, MaxConnections: 64,
+					Hosts: map[string]*Host{},
+					Apps:  map[string]*App{},
+					File:  file,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
@@ -845,4 +846,27 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		ok   bool
+	}{
+		{"1048576", 1 << 20, true},
+		{"512MiB", 512 << 20, true},
+		{"2GB", 2_000_000_000, true},
+		{"1 GiB", 1 << 30, true},
+		{"100k", 100_000, true},
+		{"-1", 0, false},
+		{"lots", 0, false},
+		{"1.5GiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
 }

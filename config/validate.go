@@ -60,6 +60,12 @@ func (d *decoder) resolve(c *Config, base string) {
 			*f.dst = p
 		}
 	}
+	if c.MaxPushSize < 1<<20 {
+		d.errorf(root.key("max_push_size"), "must be at least 1MiB (got %d bytes)", c.MaxPushSize)
+	}
+	if c.MaxConnections < 1 {
+		d.errorf(root.key("max_connections"), "must be at least 1 (got %d)", c.MaxConnections)
+	}
 	if c.SSH.BWLimit < 0 {
 		d.errorf(root.key("ssh").key("bwlimit"), "must be 0 (no limit) or a rate in KiB/s (got %d)", c.SSH.BWLimit)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/slipwayhq/slipway/config"
@@ -82,6 +83,8 @@ func (s *Server) gitConfig() []string {
 		"-c", "receive.fsckObjects=true",
 		"-c", "receive.fsck.hasDotgit=error",
 		"-c", "receive.keepAlive=5",
+		// A pack larger than this is refused before it fills the disk.
+		"-c", "receive.maxInputSize=" + strconv.FormatInt(int64(s.Config().MaxPushSize), 10),
 	}
 }
 

@@ -40,13 +40,16 @@ type Server struct {
 	// Version is reported by `ssh deploy version`.
 	Version string
 
-	cfg      atomic.Pointer[config.Config]
-	repoMu   sync.Mutex
-	pushes   sync.Map // token → *pushSession
-	deploys  sync.WaitGroup
-	ctx      context.Context // lives as long as the daemon; deploys run under it
-	ssh      *ssh.Server
-	hookSock *hookListener
+	cfg    atomic.Pointer[config.Config]
+	repoMu sync.Mutex
+	pushes sync.Map // token → *pushSession
+	// handshakes maps a remote address to its connection until it has
+	// authenticated.
+	handshakes sync.Map
+	deploys    sync.WaitGroup
+	ctx        context.Context // lives as long as the daemon; deploys run under it
+	ssh        *ssh.Server
+	hookSock   *hookListener
 }
 
 // NewServer returns a server for cfg. exe is the slipway binary the git
@@ -81,6 +84,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 	s.ssh = &ssh.Server{
 		Handler:     s.handleSession,
 		IdleTimeout: 10 * time.Minute,
+		ConnCallback: func(ctx ssh.Context, conn net.Conn) net.Conn {
+			hc := newHandshakeConn(conn)
+			s.handshakes.Store(conn.RemoteAddr().String(), hc)
+			go func() {
+				<-ctx.Done()
+				s.handshakes.Delete(conn.RemoteAddr().String())
+			}()
+			return hc
+		},
 		// A handler is required: without one gliderlabs/ssh would allow
 		// connections with no authentication at all.
 		PublicKeyHandler: func(ctx ssh.Context, key ssh.PublicKey) bool {
@@ -103,7 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 	s.ssh.AddHostKey(s.HostKey)
 
 	errc := make(chan error, 1)
-	go func() { errc <- s.ssh.Serve(ln) }()
+	go func() { errc <- s.ssh.Serve(newLimitListener(ln, max(s.Config().MaxConnections, 1))) }()
 	select {
 	case err := <-errc:
 		hl.close()
@@ -121,6 +133,9 @@ func (s *Server) verifiedKey(conn gossh.ConnMetadata, key gossh.PublicKey, perms
 	u, ok := s.Config().UserForKey(key)
 	if !ok {
 		return nil, errors.New("unknown key")
+	}
+	if hc, ok := s.handshakes.Load(conn.RemoteAddr().String()); ok {
+		hc.(*handshakeConn).authenticated()
 	}
 	return &gossh.Permissions{Extensions: map[string]string{
 		extUser: u.Name,

@@ -107,18 +107,21 @@ type App struct {
 
 // Environment is where pushes to one branch of an app are deployed.
 type Environment struct {
-	Name        string            `toml:"-"`
-	App         string            `toml:"-"`
-	Branch      string            `toml:"branch"`      // default: the environment's name; unique within the app
-	Hosts       []string          `toml:"hosts"`       // default ["local"]; names from [hosts], "local", or SSH addresses
-	Path        string            `toml:"path"`        // absolute after loading (relative paths are under data_dir); {app} and {env} replaced except in the template
-	Waves       []string          `toml:"waves"`       // default ["1", "50%", "100%"]; a host count or a percentage each
-	Parallelism int               `toml:"parallelism"` // default 10, at least 1
-	Health      *Health           `toml:"health"`      // nil: no health check configured
-	Deployers   []string          `toml:"deployers"`   // users who may deploy and roll back here (admins always may); empty: every deployer
-	Hooks       Hooks             `toml:"hooks"`
-	Shared      Shared            `toml:"shared"`
-	Env         map[string]string `toml:"env"` // added to every hook's and health command's environment
+	Name            string            `toml:"-"`
+	App             string            `toml:"-"`
+	Branch          string            `toml:"branch"`           // default: the environment's name; unique within the app
+	Hosts           []string          `toml:"hosts"`            // default ["local"]; names from [hosts], "local", or SSH addresses
+	Path            string            `toml:"path"`             // absolute after loading (relative paths are under data_dir); {app} and {env} replaced except in the template
+	Waves           []string          `toml:"waves"`            // default ["1", "50%", "100%"]; a host count or a percentage each
+	Parallelism     int               `toml:"parallelism"`      // default 10, at least 1
+	Health          *Health           `toml:"health"`           // nil: no health check configured
+	Approval        bool              `toml:"approval"`         // a deploy waits, staged on every host, for another user's approval
+	Approvers       []string          `toml:"approvers"`        // who may approve (never the pusher); empty: any admin or allowed deployer
+	ApprovalTimeout Duration          `toml:"approval_timeout"` // a pending release expires after this; default 24h
+	Deployers       []string          `toml:"deployers"`        // users who may deploy and roll back here (admins always may); empty: every deployer
+	Hooks           Hooks             `toml:"hooks"`
+	Shared          Shared            `toml:"shared"`
+	Env             map[string]string `toml:"env"` // added to every hook's and health command's environment
 }
 
 // Hooks are operator commands run at fixed points of a deploy, through
@@ -252,6 +255,7 @@ func (t *App) instantiate(name string) *App {
 			e.Health = &h
 		}
 		e.Deployers = append([]string(nil), te.Deployers...)
+		e.Approvers = append([]string(nil), te.Approvers...)
 		e.Shared.Dirs = append([]string(nil), te.Shared.Dirs...)
 		e.Shared.Files = append([]string(nil), te.Shared.Files...)
 		if te.Env != nil {
@@ -449,4 +453,23 @@ func ParseSize(s string) (Size, error) {
 		return 0, fmt.Errorf("%q is not a size: write bytes, or a number with KiB, MiB, GiB, KB, MB or GB", s)
 	}
 	return Size(n * mult), nil
+}
+
+// CanApprove reports whether user may approve a release of env that pusher
+// pushed: a listed approver (or, when none are listed, anyone who may
+// deploy env), and never the pusher.
+func (c *Config) CanApprove(user, pusher string, env *Environment) bool {
+	if user == pusher {
+		return false
+	}
+	if len(env.Approvers) == 0 {
+		return c.CanDeploy(user, env)
+	}
+	for _, a := range env.Approvers {
+		if a == user {
+			_, ok := c.User(user)
+			return ok
+		}
+	}
+	return false
 }

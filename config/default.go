@@ -48,14 +48,15 @@ func Default() (*Config, error) {
 
 	env := func(name, branch string) *Environment {
 		return &Environment{
-			Name:        name,
-			App:         TemplateApp,
-			Branch:      branch,
-			Hosts:       []string{LocalHost},
-			Path:        filepath.Join("deploy", "{app}", name),
-			Waves:       defaultWaves(),
-			Parallelism: defaultParallelism,
-			Hooks:       Hooks{Timeout: Duration(10 * time.Minute)},
+			Name:            name,
+			App:             TemplateApp,
+			Branch:          branch,
+			Hosts:           []string{LocalHost},
+			Path:            filepath.Join("deploy", "{app}", name),
+			Waves:           defaultWaves(),
+			Parallelism:     defaultParallelism,
+			Hooks:           Hooks{Timeout: Duration(10 * time.Minute)},
+			ApprovalTimeout: Duration(24 * time.Hour),
 		}
 	}
 	c := &Config{

@@ -489,6 +489,16 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 	t.str("path", &e.Path)
 	t.stringList("waves", &e.Waves)
 	t.stringList("deployers", &e.Deployers)
+	e.ApprovalTimeout = Duration(24 * time.Hour)
+	if v, p, ok := t.get("approval"); ok {
+		if b, ok := v.(bool); ok {
+			e.Approval = b
+		} else {
+			d.typeError(p, "true or false", v)
+		}
+	}
+	t.stringList("approvers", &e.Approvers)
+	t.duration("approval_timeout", &e.ApprovalTimeout)
 	t.integer("parallelism", &e.Parallelism)
 	if v, p, ok := t.get("health"); ok {
 		if ht, ok := d.table(p, v); ok {

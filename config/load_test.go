@@ -66,14 +66,15 @@ path = "/srv/shop"
 					t.Errorf("app = %+v", a)
 				}
 				want := &Environment{
-					Name:        "production",
-					App:         "shop",
-					Branch:      "production",
-					Hosts:       []string{"local"},
-					Path:        "/srv/shop",
-					Waves:       []string{"1", "50%", "100%"},
-					Parallelism: 10,
-					Hooks:       Hooks{Timeout: Duration(10 * time.Minute)},
+					Name:            "production",
+					App:             "shop",
+					Branch:          "production",
+					Hosts:           []string{"local"},
+					Path:            "/srv/shop",
+					Waves:           []string{"1", "50%", "100%"},
+					Parallelism:     10,
+					Hooks:           Hooks{Timeout: Duration(10 * time.Minute)},
+					ApprovalTimeout: Duration(24 * time.Hour),
 				}
 				if got := a.Environments["production"]; !reflect.DeepEqual(got, want) {
 					t.Errorf("got %+v\nwant %+v", got, want)

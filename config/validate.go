@@ -360,6 +360,14 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 				d.errorf(ep.key("waves").index(j), `%q is not a wave size: use a number of hosts such as "1", or a percentage from "1%%" to "100%%" such as "50%%"`, w)
 			}
 		}
+		for j, name := range e.Approvers {
+			if _, ok := c.User(name); !ok {
+				d.errorf(ep.key("approvers").index(j), "%q is not a user: list names from [[users]]", name)
+			}
+		}
+		if e.ApprovalTimeout <= 0 {
+			d.errorf(ep.key("approval_timeout"), `must be more than 0 (got %s), such as "24h"`, e.ApprovalTimeout)
+		}
 		for j, name := range e.Deployers {
 			if _, ok := c.User(name); !ok {
 				d.errorf(ep.key("deployers").index(j), "%q is not a user: list names from [[users]]", name)

@@ -37,6 +37,8 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   log [APP] [-n N] [--json]                   audit log: pushes, deploys, refusals
   rollback APP ENV [vN] [--force]             make an earlier release live again
                                               (default: the previous live release)
+  approve APP ENV vN                          let a staged release go live (not its pusher)
+  reject APP ENV vN [--reason TEXT]           drop a staged release
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
@@ -88,6 +90,10 @@ func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
 		return c.rollback(sess.Context(), args[1:])
 	case "secrets":
 		return c.secrets(sess, args[1:])
+	case "approve":
+		return c.approve(args[1:])
+	case "reject":
+		return c.reject(args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
 		return exitUsage
@@ -175,6 +181,8 @@ type EnvStatus struct {
 	Live   *release.Release `json:"live"`
 	Hosts  []HostStatus     `json:"hosts"`
 	Deploy *DeployStatus    `json:"deploy"`
+	// Pending is a release staged and waiting for approval.
+	Pending *release.Pending `json:"pending"`
 }
 
 // HostStatus is a host as last seen.
@@ -221,6 +229,7 @@ func (c *command) status(args []string) int {
 		for _, envName := range sortedEnvs(app) {
 			env := app.Environments[envName]
 			es := EnvStatus{Env: envName, Branch: env.Branch, Live: release.LiveRelease(rels, envName), Hosts: []HostStatus{}}
+			es.Pending, _ = c.s.Engine.PendingRelease(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
 				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC()}
 			}
@@ -268,6 +277,10 @@ func (c *command) printStatus(st Status) {
 			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
 			if d := e.Deploy; d != nil {
 				fmt.Fprintf(tw, "  deploying\t%s by %s since %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"))
+			}
+			if p := e.Pending; p != nil {
+				fmt.Fprintf(tw, "  pending\t%s by %s, staged %s, waiting for approval until %s\n", p.Release, p.User,
+					p.StagedAt.Format("01-02 15:04"), p.Expires.Format("01-02 15:04 MST"))
 			}
 			for _, h := range e.Hosts {
 				flag := ""
@@ -636,4 +649,82 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// target resolves APP ENV from a command's arguments.
+func (c *command) target(pos []string) (*config.App, *config.Environment, bool) {
+	apps, ok := c.apps(pos[0])
+	if !ok {
+		return nil, nil, false
+	}
+	app, _ := c.s.Config().App(apps[0])
+	env, ok := app.Environment(pos[1])
+	if !ok {
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		return nil, nil, false
+	}
+	return app, env, true
+}
+
+func (c *command) approve(args []string) int {
+	fs := flag.NewFlagSet("approve", flag.ContinueOnError)
+	pos, ok := c.parse(fs, args, 3)
+	if !ok || len(pos) != 3 {
+		fmt.Fprintln(c.errw, "slipway: usage: approve APP ENV vN")
+		return exitUsage
+	}
+	app, env, ok := c.target(pos)
+	if !ok {
+		return exitUsage
+	}
+	out := &sessionWriter{w: c.out}
+	// Like a push, the deploy belongs to the daemon once approved.
+	c.s.deploys.Add(1)
+	errc := make(chan error, 1)
+	go func() {
+		defer c.s.deploys.Done()
+		_, err := c.s.Engine.Approve(c.s.ctx, c.s.Config(), app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, out)
+		errc <- err
+	}()
+	err := <-errc
+	var failed *release.DeployError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &failed):
+		fmt.Fprintf(c.errw, "slipway: deploy failed: %s\n", failed.Reason())
+		return exitFailed
+	case errors.Is(err, release.ErrNotApprover), errors.Is(err, release.ErrNoPending):
+		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
+		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		return exitFailed
+	default:
+		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		return exitFailed
+	}
+}
+
+func (c *command) reject(args []string) int {
+	fs := flag.NewFlagSet("reject", flag.ContinueOnError)
+	reason := fs.String("reason", "no reason given", "why the release is dropped")
+	pos, ok := c.parse(fs, args, 3)
+	if !ok || len(pos) != 3 {
+		fmt.Fprintln(c.errw, "slipway: usage: reject APP ENV vN [--reason TEXT]")
+		return exitUsage
+	}
+	app, env, ok := c.target(pos)
+	if !ok {
+		return exitUsage
+	}
+	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" && !c.s.Config().CanApprove(c.id.User, "", env) {
+		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+		return exitFailed
+	}
+	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, release.Sanitize(*reason, 200))
+	if err != nil {
+		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(c.out, "%s of %s/%s rejected and removed from the hosts\n", pos[2], app.Name, env.Name)
+	return exitOK
 }

@@ -347,6 +347,9 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 			return refused("rollback failed: " + failed.Reason())
 		}
 		return refused("deploy failed: " + failed.Reason())
+	case errors.Is(err, release.ErrPending):
+		fmt.Fprintf(out, "%v\n", err)
+		return refused("a release waits for approval in " + env.Name)
 	case errors.Is(err, release.ErrNeverLive):
 		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
 		return refused(rollback + " never went live; use -o force")

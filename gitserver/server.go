@@ -114,6 +114,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 	}
 	s.ssh.AddHostKey(s.HostKey)
 
+	go s.expirePending(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.ssh.Serve(newLimitListener(ln, max(s.Config().MaxConnections, 1))) }()
 	select {
@@ -340,4 +341,18 @@ func deployRefusal(cfg *config.Config, user string, env *config.Environment) str
 		who = strings.Join(env.Deployers, ", ") + " and admins"
 	}
 	return fmt.Sprintf("%s may not deploy %s/%s (role %s); %s may", user, env.App, env.Name, roleOf(cfg, user), who)
+}
+
+// expirePending drops staged releases whose approval time is up.
+func (s *Server) expirePending(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Engine.ExpirePending(ctx, s.Config())
+		}
+	}
 }

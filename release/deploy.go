@@ -46,6 +46,9 @@ type Request struct {
 type Result struct {
 	Release  string
 	Duration time.Duration
+	// Pending means the release is staged on every host and waits for
+	// an approval (see Engine.Approve); nothing is live yet.
+	Pending bool
 }
 
 // DeployError is a failed deploy: which release, which step on which
@@ -95,6 +98,10 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 
 	if err := e.settle(ctx, req.Env); err != nil {
 		return nil, err
+	}
+	if p, err := e.pendingFor(ctx, req.App, req.Env, req.Repo, ""); err == nil && req.Rollback == "" {
+		return nil, fmt.Errorf("%w: %s by %s since %s; approve or reject it first: ssh <server> approve|reject %s %s %s",
+			ErrPending, p.Release, p.User, p.StagedAt.Format("2006-01-02 15:04 MST"), p.App, p.Env, p.Release)
 	}
 	head, err := BranchHead(req.Repo, req.Env.Branch)
 	if err != nil {
@@ -211,10 +218,21 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 			h.Close()
 		}
 	}()
-	err = d.ship(ctx)
-	if err == nil {
-		err = d.migrate(ctx)
+	if err := d.ship(ctx); err != nil {
+		return nil, d.fail(ctx, err)
 	}
+	if req.Env.Approval && req.Rollback == "" {
+		return d.stage(ctx)
+	}
+	return d.goLive(ctx)
+}
+
+// goLive migrates, switches wave by wave, watches, and records the
+// outcome. The release is on every host already.
+func (d *deploy) goLive(ctx context.Context) (*Result, error) {
+	req := d.req
+	app, env := req.App.Name, req.Env.Name
+	err := d.migrate(ctx)
 	if err == nil {
 		d.j.Prev, d.j.Phase = d.prev, "switch"
 		err = d.e.writeJournal(d.j)

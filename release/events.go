@@ -21,6 +21,7 @@ const (
 	OutcomeFailed      = "failed"      // it never went live
 	OutcomeRolledBack  = "rolled-back" // it was live, or half live, and was replaced by an older one
 	OutcomeInterrupted = "interrupted" // a daemon restart cut its deploy short; hosts went back
+	OutcomePending     = "pending"     // staged on every host, waiting for approval
 )
 
 // Event is one line of a release's history, stored in NotesRef on the

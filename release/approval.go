@@ -1,0 +1,232 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slipwayhq/slipway/audit"
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/hooks"
+)
+
+// Approval refusals callers match with errors.Is.
+var (
+	// ErrPending means the environment has a release waiting for approval.
+	ErrPending = errors.New("a release is waiting for approval")
+	// ErrNoPending means there is no such release waiting.
+	ErrNoPending = errors.New("no release is waiting for approval")
+	// ErrNotApprover means the user may not approve this release.
+	ErrNotApprover = errors.New("not allowed to approve")
+)
+
+// Pending is a release staged on every host (uploaded, linked, prepared)
+// that goes live only when another user approves it. It is kept on disk
+// so that it survives a restart.
+type Pending struct {
+	App      string            `json:"app"`
+	Env      string            `json:"env"`
+	Release  string            `json:"release"`
+	Commit   string            `json:"commit"`
+	Old      string            `json:"old"` // the branch when it was pushed
+	User     string            `json:"user"`
+	Key      string            `json:"key"`
+	Hosts    []string          `json:"hosts"`
+	Prev     map[string]string `json:"prev"`
+	StagedAt time.Time         `json:"staged_at"`
+	Expires  time.Time         `json:"expires"`
+}
+
+func (e *Engine) pendingFile(app, env string) string {
+	return filepath.Join(e.DataDir, "pending", app, env+".json")
+}
+
+// PendingRelease returns the release of app/env waiting for approval, nil
+// if there is none.
+func (e *Engine) PendingRelease(app, env string) (*Pending, error) {
+	data, err := os.ReadFile(e.pendingFile(app, env))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Pending
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("read pending release: %w", err)
+	}
+	return &p, nil
+}
+
+// stage ends a deploy that needs approval: the release is on every host,
+// nothing is live, and the push succeeds saying who must approve.
+func (d *deploy) stage(ctx context.Context) (*Result, error) {
+	req := d.req
+	p := &Pending{App: req.App.Name, Env: req.Env.Name, Release: d.rel, Commit: req.Commit, Old: req.Old,
+		User: req.User, Key: req.Key, Hosts: req.Env.Hosts, Prev: d.prev, StagedAt: time.Now().UTC(),
+		Expires: time.Now().UTC().Add(req.Env.ApprovalTimeout.Std())}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(d.e.pendingFile(p.App, p.Env), data, 0o600)
+	}
+	if err != nil {
+		return nil, d.fail(ctx, &stepError{step: "stage", err: err})
+	}
+	// Staged releases change no host's current: nothing to undo on a crash.
+	d.e.clearJournal(p.App, p.Env)
+	d.event(ctx, req.Commit, OutcomePending, "staged on "+count(len(d.hosts), "host")+", waiting for approval")
+	d.audit("staged", "waiting for approval until "+p.Expires.Format(time.RFC3339))
+	d.p.line("%s is staged on %s, waiting for approval (until %s):", d.rel, count(len(d.hosts), "host"), p.Expires.Format("2006-01-02 15:04 MST"))
+	d.p.line("  ssh <server> approve %s %s %s", p.App, p.Env, d.rel)
+	return &Result{Release: d.rel, Duration: time.Since(d.start), Pending: true}, nil
+}
+
+// Approve makes a pending release live: migrate, waves, health checks and
+// rollback on failure, streamed to out (the approver's terminal).
+func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.App, env *config.Environment, repo, rel, approver, key string, out io.Writer) (*Result, error) {
+	unlock, err := e.lock(app.Name, env.Name, approver)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, err := e.pendingFor(ctx, app, env, repo, rel)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.CanApprove(approver, p.User, env) {
+		if approver == p.User {
+			return nil, fmt.Errorf("%w: %s pushed %s and cannot approve it; another approver must", ErrNotApprover, approver, rel)
+		}
+		return nil, fmt.Errorf("%w: %s may not approve %s/%s", ErrNotApprover, approver, app.Name, env.Name)
+	}
+	if err := os.Remove(e.pendingFile(app.Name, env.Name)); err != nil {
+		return nil, err
+	}
+	e.Audit.Append(audit.Record{Event: "approved", User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
+
+	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
+	var values []string
+	var secretValues map[string]string
+	if e.Secrets != nil {
+		if secretValues, err = e.Secrets.Get(app.Name, env.Name); err != nil {
+			return nil, err
+		}
+		for _, v := range secretValues {
+			values = append(values, v)
+		}
+	}
+	masked := hooks.NewMasker(out, values)
+	defer masked.Close()
+	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, rel: rel, prev: p.Prev}
+	d.log = e.Log.With().Str("app", app.Name).Str("env", env.Name).Str("user", p.User).Str("release", rel).Str("approver", approver).Logger()
+	d.e.setLockRelease(app.Name, env.Name, rel)
+	d.j = &journal{App: app.Name, Env: env.Name, Repo: repo, Release: rel, Commit: p.Commit, User: p.User,
+		Hosts: env.Hosts, Prev: p.Prev, Phase: "switch", Started: d.start}
+	if err := e.writeJournal(d.j); err != nil {
+		return nil, err
+	}
+	d.p.line("%s → %s: %s approved by %s (pushed by %s)", app.Name, env.Name, rel, approver, p.User)
+	defer func() {
+		for _, h := range d.hosts {
+			h.Close()
+		}
+	}()
+	for _, name := range env.Hosts {
+		h, err := e.connect(ctx, env, name)
+		if err != nil {
+			return nil, d.fail(ctx, &HostError{Host: name, Step: "connect", Err: err})
+		}
+		d.hosts = append(d.hosts, h)
+	}
+	return d.goLive(ctx)
+}
+
+// Reject drops a pending release: its directories are removed from the
+// hosts and the history records why.
+func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Environment, repo, rel, user, key, reason string) error {
+	unlock, err := e.lock(app.Name, env.Name, user)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := e.pendingFor(ctx, app, env, repo, rel)
+	if err != nil {
+		return err
+	}
+	return e.drop(ctx, env, p, "rejected by "+user+": "+reason, user, key)
+}
+
+// pendingFor returns the pending release rel of env, expiring it if its
+// time is up.
+func (e *Engine) pendingFor(ctx context.Context, app *config.App, env *config.Environment, repo, rel string) (*Pending, error) {
+	p, err := e.PendingRelease(app.Name, env.Name)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || (rel != "" && p.Release != rel) {
+		return nil, fmt.Errorf("%w: %s/%s %s", ErrNoPending, app.Name, env.Name, rel)
+	}
+	if time.Now().After(p.Expires) {
+		e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", "")
+		return nil, fmt.Errorf("%w: %s expired at %s", ErrNoPending, p.Release, p.Expires.Format(time.RFC3339))
+	}
+	return p, nil
+}
+
+// drop removes a pending release from the hosts and from disk.
+func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, why, user, key string) error {
+	for _, name := range p.Hosts {
+		h, err := e.connect(ctx, env, name)
+		if err != nil {
+			continue
+		}
+		if err := h.Remove(ctx, p.Release); err != nil {
+			e.Log.Warn().Str("host", name).Err(err).Msg("cannot remove a dropped release")
+		}
+		h.Close()
+	}
+	if err := os.Remove(e.pendingFile(p.App, p.Env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	repo := filepath.Join(e.DataDir, "repos", p.App+".git")
+	ev := Event{Release: p.Release, Env: p.Env, Outcome: OutcomeFailed, Time: time.Now(), User: user, Detail: "not approved: " + why}
+	if err := recordEvent(ctx, repo, p.Commit, ev); err != nil {
+		e.Log.Error().Err(err).Msg("cannot record the outcome")
+	}
+	e.Audit.Append(audit.Record{Event: "rejected", User: user, Key: key, App: p.App, Env: p.Env, Release: p.Release, Detail: why})
+	e.Log.Info().Str("app", p.App).Str("env", p.Env).Str("release", p.Release).Str("why", why).Msg("pending release dropped")
+	return nil
+}
+
+// ExpirePending drops every pending release whose time is up.
+func (e *Engine) ExpirePending(ctx context.Context, cfg *config.Config) {
+	files, _ := filepath.Glob(filepath.Join(e.DataDir, "pending", "*", "*.json"))
+	for _, f := range files {
+		app := filepath.Base(filepath.Dir(f))
+		envName := filepath.Base(f[:len(f)-len(".json")])
+		a, ok := cfg.App(app)
+		if !ok {
+			continue
+		}
+		env, ok := a.Environment(envName)
+		if !ok {
+			continue
+		}
+		p, err := e.PendingRelease(app, envName)
+		if err != nil || p == nil || time.Now().Before(p.Expires) {
+			continue
+		}
+		unlock, err := e.lock(app, envName, "slipway")
+		if err != nil {
+			continue // a deploy is running; try next time
+		}
+		e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", "")
+		unlock()
+	}
+}

@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build run deps test bench lint clean
+.PHONY: build run deps test fuzz bench lint clean
 
 build:
 	$(GO) build -o bin/slipway ./cmd/slipway
@@ -20,9 +20,25 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
+# Fuzzes what parses untrusted input: the config loader, repository names,
+# the proc-receive hook protocol and output masking. make test runs each
+# briefly; `make fuzz FUZZTIME=1m` runs them longer. Crashers are written
+# to testdata/fuzz and become regression tests.
+FUZZTIME ?= 20s
+FUZZ_TARGETS = ./config:FuzzParse ./gitserver:FuzzAppFromPath ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# Deploy benchmarks: Slipway against a hand-written shell deploy on the same
+# sshd hosts, reported as ratios (docs/benchmarks.md). About 10 minutes.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/bench/
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi

@@ -369,6 +369,9 @@ func (d *deploy) ship(ctx context.Context) error {
 		defer cancel()
 		us, err := h.Upload(uctx, staging, d.rel, d.prev[h.Name()])
 		if err != nil {
+			if strings.Contains(err.Error(), "No space left on device") {
+				err = fmt.Errorf("the disk of %s is full: %w; free space there (slipway check shows it), then push again", h.Name(), err)
+			}
 			d.p.step("upload", h.Name(), "FAILED: %v", err)
 			return &HostError{Host: h.Name(), Step: "upload", Err: err}
 		}

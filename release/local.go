@@ -129,7 +129,7 @@ func runRsync(ctx context.Context, args []string) ([]byte, error) {
 		if msg == "" {
 			return nil, fmt.Errorf("rsync: %w", err)
 		}
-		return nil, fmt.Errorf("rsync: %w: %s", err, lastLine(msg))
+		return nil, fmt.Errorf("rsync: %w: %s", err, rsyncCause(msg))
 	}
 	return stdout.Bytes(), nil
 }
@@ -243,4 +243,16 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// rsyncCause picks the line of rsync's stderr that says what went wrong:
+// the first "rsync: ..." line (such as "write failed ...: No space left on
+// device") rather than the generic "rsync error: ... (code 11)" summary.
+func rsyncCause(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "rsync: ") {
+			return strings.TrimPrefix(line, "rsync: ")
+		}
+	}
+	return lastLine(stderr)
 }

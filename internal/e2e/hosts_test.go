@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
@@ -113,4 +115,21 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// tmpfs DIR SIZE mounts a small tmpfs at DIR (root only) until the script
+// ends: a host whose disk fills up.
+func init() {
+	scriptCommands["tmpfs"] = func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 2 {
+			ts.Fatalf("usage: tmpfs DIR SIZE")
+		}
+		dir := ts.MkAbs(args[0])
+		ts.Check(os.MkdirAll(dir, 0o755))
+		out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+args[1], "tmpfs", dir).CombinedOutput()
+		if err != nil {
+			ts.Fatalf("mount tmpfs: %v: %s", err, out)
+		}
+		ts.Defer(func() { exec.Command("umount", "-l", dir).Run() })
+	}
 }

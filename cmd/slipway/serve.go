@@ -201,7 +201,7 @@ func printWelcome(w io.Writer, cfg *config.Config, embedded bool, addr string, h
 	}
 	var users []string
 	for _, u := range cfg.Users {
-		users = append(users, fmt.Sprintf("%s (%d keys)", u.Name, len(u.PublicKeys)))
+		users = append(users, fmt.Sprintf("%s (%s)", u.Name, plural(len(u.PublicKeys), "key")))
 	}
 	deployDir := filepath.Join(cfg.DataDir, "deploy")
 	fmt.Fprintf(w, `No slipway.toml here, so this is the built-in configuration:

@@ -17,15 +17,18 @@ import (
 
 // Record is one event.
 type Record struct {
-	Time    time.Time `json:"time"`
-	Event   string    `json:"event"` // push, deploy, deployed, failed, rollback, rolled-back, refused
-	User    string    `json:"user,omitempty"`
-	Key     string    `json:"key,omitempty"` // SHA256 fingerprint of the signing key
-	App     string    `json:"app,omitempty"`
-	Env     string    `json:"env,omitempty"`
-	Release string    `json:"release,omitempty"`
-	Ref     string    `json:"ref,omitempty"`
-	Detail  string    `json:"detail,omitempty"`
+	Time time.Time `json:"time"`
+	// Event is one of push, refused, deploy, deployed, failed, rollback,
+	// rolled-back (a rollback made the release live again), staged,
+	// approved, rejected, secrets, command.
+	Event   string `json:"event"`
+	User    string `json:"user,omitempty"`
+	Key     string `json:"key,omitempty"` // SHA256 fingerprint of the signing key
+	App     string `json:"app,omitempty"`
+	Env     string `json:"env,omitempty"`
+	Release string `json:"release,omitempty"`
+	Ref     string `json:"ref,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // Log is an append-only file of Records. It is safe for concurrent use.

@@ -156,14 +156,14 @@ func (e *Environment) PathOn(h *Host) string {
 // Health is a command that tells whether a freshly switched host serves
 // the new release.
 type Health struct {
-	Command  string   `toml:"command"` // required; run through sh -c on the host
-	Timeout  Duration `toml:"timeout"` // per attempt; default 10s; more than 0
-	Retries  int      `toml:"retries"` // total attempts; default 3; at least 1
-	Interval Duration `toml:"interval"`
-	URL      string   `toml:"url"`    // fetched from the server instead of running Command; {host} is the host's address
-	Expect   int      `toml:"expect"` // HTTP status the URL must answer; default 200
-	Body     string   `toml:"body"`   // optional substring the URL's body must contain
-	Watch    Duration `toml:"watch"`  // keep checking every interval for this long after the last wave // between attempts; default 1s; not negative
+	Command  string   `toml:"command"`  // run through sh -c on the host; this or URL is required
+	Timeout  Duration `toml:"timeout"`  // per attempt; default 10s; more than 0
+	Retries  int      `toml:"retries"`  // total attempts; default 3; at least 1
+	Interval Duration `toml:"interval"` // between attempts; default 1s; not negative
+	URL      string   `toml:"url"`      // fetched from the server instead of running Command; {host} is the host's address
+	Expect   int      `toml:"expect"`   // HTTP status the URL must answer; default 200
+	Body     string   `toml:"body"`     // optional substring the URL's body must contain
+	Watch    Duration `toml:"watch"`    // keep checking every interval for this long after the last wave
 }
 
 // Error is one configuration problem, located in the file.
@@ -234,7 +234,35 @@ func (c *Config) App(name string) (*App, bool) {
 	if !ok {
 		return nil, false
 	}
-	return t.instantiate(name), true
+	a := t.instantiate(name)
+	// An app made from the template must not land in a listed app's
+	// directory: it would deploy there past that app's deployers.
+	for _, e := range a.Environments {
+		for _, listed := range c.Apps {
+			if listed.Name == TemplateApp {
+				continue
+			}
+			for _, le := range listed.Environments {
+				if c.sharesDirectory(e, le) {
+					return nil, false
+				}
+			}
+		}
+	}
+	return a, true
+}
+
+// sharesDirectory reports whether two environments deploy into the same
+// directory on some host.
+func (c *Config) sharesDirectory(a, b *Environment) bool {
+	for _, ha := range a.Hosts {
+		for _, hb := range b.Hosts {
+			if ha == hb && a.PathOn(c.Host(ha)) == b.PathOn(c.Host(hb)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // instantiate deep-copies the template t as the app called name.

@@ -228,3 +228,21 @@ func TestKeyPathString(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateAppCannotTakeAListedAppsDirectory(t *testing.T) {
+	cfg, err := Parse([]byte(`
+[apps.shop.environments.production]
+path = "/srv/legacy/production"
+[apps."*".environments.production]
+path = "/srv/{app}/{env}"
+`), "slipway.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.App("legacy"); ok {
+		t.Error(`App("legacy") from the template deploys into shop's directory and was allowed`)
+	}
+	if a, ok := cfg.App("blog"); !ok || a.Environments["production"].Path != "/srv/blog/production" {
+		t.Errorf(`App("blog") = %v, %v; want the template at /srv/blog/production`, a, ok)
+	}
+}

@@ -452,6 +452,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
+		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "rollback: permission denied"})
 		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 		return exitFailed
 	}
@@ -557,6 +558,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		return exitUsage
 	}
 	if env, _ := app.Environment(envName); deployRefusal(c.s.Config(), c.id.User, env) != "" {
+		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: "secrets " + verb + ": permission denied"})
 		fmt.Fprintf(c.errw, "slipway: %s\n", deployRefusal(c.s.Config(), c.id.User, env))
 		return exitFailed
 	}
@@ -628,9 +630,13 @@ func (c *command) whoami() int {
 	var can []string
 	for _, a := range sortedKeys(cfg.Apps) {
 		app := cfg.Apps[a]
+		name := a
+		if a == config.TemplateApp {
+			name = "every other app"
+		}
 		for _, e := range sortedEnvs(app) {
 			if cfg.CanDeploy(c.id.User, app.Environments[e]) {
-				can = append(can, a+"/"+e)
+				can = append(can, name+"/"+e)
 			}
 		}
 	}

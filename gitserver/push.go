@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
@@ -74,9 +75,14 @@ func (hl *hookListener) close() {
 // (the pusher disconnected) writes are dropped, so the deploy goes on.
 type lineWriter struct {
 	mu   sync.Mutex
+	conn net.Conn
 	enc  *json.Encoder
 	dead bool
 }
+
+// sendTimeout bounds one write to the hook: a pusher whose terminal is
+// stalled (a suspended git push) must not stall the deploy.
+const sendTimeout = 10 * time.Second
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.send(hookMessage{Out: string(p)})
@@ -89,6 +95,7 @@ func (w *lineWriter) send(m hookMessage) {
 	if w.dead {
 		return
 	}
+	w.conn.SetWriteDeadline(time.Now().Add(sendTimeout))
 	if err := w.enc.Encode(m); err != nil {
 		w.dead = true
 	}
@@ -96,7 +103,10 @@ func (w *lineWriter) send(m hookMessage) {
 
 func (s *Server) handleHook(conn net.Conn) {
 	var req hookRequest
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req)
+	conn.SetReadDeadline(time.Time{})
+	if err != nil {
 		s.Log.Warn().Err(err).Msg("bad request on hook socket")
 		return
 	}
@@ -106,7 +116,7 @@ func (s *Server) handleHook(conn net.Conn) {
 		return
 	}
 	p := v.(*pushSession)
-	out := &lineWriter{enc: json.NewEncoder(conn)}
+	out := &lineWriter{conn: conn, enc: json.NewEncoder(conn)}
 
 	// The deploy belongs to the daemon: it runs to the end (or rolls back)
 	// even if the pusher goes away.
@@ -205,6 +215,12 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		}
 		if !config.ValidBranch(tag) {
 			return refused("invalid tag name")
+		}
+		if env, ok := app.EnvironmentForBranch(tag); ok {
+			// git push deploy v5:production makes a tag when the branch
+			// does not exist on the server yet; that is never what is meant.
+			fmt.Fprintf(out, "%s is the branch of %s; to deploy there, push to refs/heads/%s (git push deploy %s:refs/heads/%s the first time)\n", tag, env.Name, tag, "<release>", tag)
+			return refused("a tag may not be named like a deploy branch")
 		}
 		if err := updateRef(ctx, p.Repo, c); err != nil {
 			s.Log.Error().Err(err).Str("ref", c.Ref).Msg("update ref")
@@ -347,12 +363,15 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 			return refused("rollback failed: " + failed.Reason())
 		}
 		return refused("deploy failed: " + failed.Reason())
+	case errors.Is(err, release.ErrUnsettled):
+		fmt.Fprintf(out, "%v\n", err)
+		return refused("an earlier deploy is not rolled back on every host yet")
 	case errors.Is(err, release.ErrPending):
 		fmt.Fprintf(out, "%v\n", err)
 		return refused("a release waits for approval in " + env.Name)
 	case errors.Is(err, release.ErrNeverLive):
 		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
-		return refused(rollback + " never went live; use -o force")
+		return refused(rollback + " never went live; force it with git push -o force or rollback --force")
 	default:
 		if rollback != "" {
 			s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")

@@ -80,6 +80,9 @@ func (s *Server) gitConfig() []string {
 		// through the daemon, which deploys, stores or refuses it.
 		"-c", "receive.procReceiveRefs=refs",
 		"-c", "receive.advertisePushOptions=true",
+		// Refs are deployed one by one, so a push cannot be atomic; the
+		// client then refuses --atomic instead of half applying it.
+		"-c", "receive.advertiseAtomic=false",
 		"-c", "receive.fsckObjects=true",
 		"-c", "receive.fsck.hasDotgit=error",
 		"-c", "receive.keepAlive=5",

@@ -214,20 +214,26 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 		return 1
 	}
 	ctx := sess.Context()
-	dir, err := s.ensureRepo(ctx, app)
-	if err != nil {
-		log.Error().Err(err).Str("app", app).Msg("cannot create repository")
-		fmt.Fprintln(stderr, "slipway: the repository could not be created; the server log has details")
-		return 1
-	}
-
 	service := strings.TrimPrefix(args[0], "git-")
+	// Permission first: nothing is created for someone who may not push.
 	if service == "receive-pack" && !cfg.CanPush(id.User) {
 		log.Info().Str("app", app).Msg("push refused: reader")
 		s.audit(audit.Record{Event: "refused", User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
 		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
 		return 1
 	}
+	dir := s.repoDir(app)
+	if service == "upload-pack" {
+		if _, err := os.Stat(dir); err != nil {
+			fmt.Fprintf(stderr, "slipway: %s has no repository yet; the first git push creates it\n", app)
+			return 1
+		}
+	} else if _, err := s.ensureRepo(ctx, app); err != nil {
+		log.Error().Err(err).Str("app", app).Msg("cannot create repository")
+		fmt.Fprintln(stderr, "slipway: the repository could not be created; the server log has details")
+		return 1
+	}
+
 	gitArgs := append(s.gitConfig(), service, dir)
 	cmd := exec.CommandContext(ctx, "git", gitArgs...)
 	cmd.Env = gitEnv()

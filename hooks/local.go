@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -101,7 +102,7 @@ func LocalInput(command, dir string, env []string, stdin []byte, out io.Writer) 
 		start := time.Now()
 		cmd := exec.CommandContext(ctx, "sh", "-c", command)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), env...)
+		cmd.Env = append(baseEnv(), env...)
 		if stdin != nil {
 			cmd.Stdin = bytes.NewReader(stdin)
 		}
@@ -246,4 +247,18 @@ func (l *lineWriter) emit(p []byte) {
 	if _, err := l.out.Write(p); err != nil {
 		l.failed = true
 	}
+}
+
+// baseEnv is the daemon's environment without what hooks must not reach:
+// the operator's SSH agent and Slipway's own settings.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "SSH_AUTH_SOCK" || name == "SSH_AGENT_PID" || strings.HasPrefix(name, "SLIPWAY_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }

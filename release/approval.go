@@ -123,26 +123,38 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	}
 	masked := hooks.NewMasker(out, values)
 	defer masked.Close()
-	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, rel: rel, prev: p.Prev}
+	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, rel: rel, prev: map[string]string{}}
+	d.p.secrets = values
 	d.log = e.Log.With().Str("app", app.Name).Str("env", env.Name).Str("user", p.User).Str("release", rel).Str("approver", approver).Logger()
 	d.e.setLockRelease(app.Name, env.Name, rel)
 	d.j = &journal{App: app.Name, Env: env.Name, Repo: repo, Release: rel, Commit: p.Commit, User: p.User,
 		Hosts: env.Hosts, Prev: p.Prev, Phase: "switch", Started: d.start}
-	if err := e.writeJournal(d.j); err != nil {
-		return nil, err
-	}
 	d.p.line("%s → %s: %s approved by %s (pushed by %s)", app.Name, env.Name, rel, approver, p.User)
 	defer func() {
 		for _, h := range d.hosts {
 			h.Close()
 		}
 	}()
+	// What the hosts and the branch hold now, not when it was staged: a
+	// rollback may have happened in between.
 	for _, name := range env.Hosts {
 		h, err := e.connect(ctx, env, name)
+		if err == nil {
+			d.hosts = append(d.hosts, h)
+			cctx, cancel := context.WithTimeout(ctx, switchTimeout)
+			d.prev[name], err = h.Current(cctx)
+			cancel()
+		}
 		if err != nil {
 			return nil, d.fail(ctx, &HostError{Host: name, Step: "connect", Err: err})
 		}
-		d.hosts = append(d.hosts, h)
+	}
+	if d.req.Old, err = BranchHead(repo, env.Branch); err != nil {
+		return nil, err
+	}
+	d.j.Prev = d.prev
+	if err := e.writeJournal(d.j); err != nil {
+		return nil, err
 	}
 	return d.goLive(ctx)
 }
@@ -186,7 +198,10 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 		if err != nil {
 			continue
 		}
-		if err := h.Remove(ctx, p.Release); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+		err = h.Remove(rctx, p.Release)
+		cancel()
+		if err != nil {
 			e.Log.Warn().Str("host", name).Err(err).Msg("cannot remove a dropped release")
 		}
 		h.Close()

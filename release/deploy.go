@@ -131,6 +131,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	masked := hooks.NewMasker(out, values)
 	defer masked.Close()
 	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), from: from, secrets: secretValues}
+	d.p.secrets = values
 	d.log = e.Log.With().Str("app", app).Str("env", env).Str("user", req.User).Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -345,7 +346,11 @@ func (d *deploy) ship(ctx context.Context) error {
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
 	staging := d.e.stagingDir(app, env, d.rel)
-	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest)
+	stamp, err := d.e.nextStamp(app)
+	if err != nil {
+		return &stepError{step: "export", err: err}
+	}
+	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp)
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
@@ -391,7 +396,9 @@ func (d *deploy) missing(ctx context.Context) ([]Host, error) {
 	var mu sync.Mutex
 	var out []Host
 	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
-		rels, err := h.Releases(ctx)
+		lctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		defer cancel()
+		rels, err := h.Releases(lctx)
 		if err != nil {
 			return &HostError{Host: h.Name(), Step: "connect", Err: err}
 		}
@@ -433,13 +440,16 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		err := d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
 			sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 			defer cancel()
+			// Counted as switched before the attempt: a switch that fails
+			// may still have happened (the rename done, its answer lost),
+			// and switching back an unswitched host is harmless.
+			mu.Lock()
+			d.switched = append(d.switched, h)
+			mu.Unlock()
 			if err := h.Switch(sctx, d.rel); err != nil {
 				d.p.step(label, h.Name(), "FAILED to switch: %v", err)
 				return &HostError{Host: h.Name(), Step: "switch", Err: err}
 			}
-			mu.Lock()
-			d.switched = append(d.switched, h)
-			mu.Unlock()
 			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
 			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
 			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
@@ -499,24 +509,31 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	rolledBack := make(map[string]bool)
-	for _, h := range d.switched {
+	var rbMu sync.Mutex
+	d.forEachHost(rctx, d.switched, func(ctx context.Context, h Host) error {
 		prev := d.prev[h.Name()]
-		if err := h.Switch(rctx, prev); err != nil {
-			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: the next deploy or `slipway check` brings it in line", err)
+		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		err := h.Switch(sctx, prev)
+		cancel()
+		if err != nil {
+			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: `slipway check` shows it and the next deploy brings it back in line", err)
 			d.log.Error().Str("step", "rollback").Str("host", h.Name()).Err(err).Msg("rollback failed; host state unknown")
-			continue
+			return nil
 		}
+		rbMu.Lock()
 		rolledBack[h.Name()] = true
+		rbMu.Unlock()
 		if prev == "" {
 			d.p.step("rollback", h.Name(), "current removed (this was the first release)")
-		} else {
-			d.p.step("rollback", h.Name(), "current → releases/%s", prev)
-			// Restart services on the old code.
-			if err := d.afterSwitch(rctx, h, prev); err != nil {
-				d.log.Error().Str("host", h.Name()).Err(err).Msg("after_switch failed after switching back")
-			}
+			return nil
 		}
-	}
+		d.p.step("rollback", h.Name(), "current → releases/%s", prev)
+		// Restart services on the old code.
+		if err := d.afterSwitch(ctx, h, prev); err != nil {
+			d.log.Error().Str("host", h.Name()).Err(err).Msg("after_switch failed after switching back")
+		}
+		return nil
+	})
 	if d.j != nil {
 		if len(rolledBack) == len(d.switched) {
 			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
@@ -566,7 +583,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(de.Err.Error(), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
@@ -628,8 +645,11 @@ func (d *deploy) prune(ctx context.Context) {
 			return nil
 		}
 		var removed []string
-		for i := 0; i < len(rels)-keep; i++ {
-			r := rels[i]
+		extra := len(rels) - keep
+		for _, r := range rels { // oldest first
+			if extra <= 0 {
+				break
+			}
 			if r == d.rel || r == d.prev[h.Name()] {
 				continue
 			}
@@ -638,6 +658,7 @@ func (d *deploy) prune(ctx context.Context) {
 				continue
 			}
 			removed = append(removed, r)
+			extra--
 		}
 		if len(removed) > 0 {
 			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(removed, " "), keep)
@@ -704,7 +725,9 @@ func majority(prev map[string]string) string {
 			continue
 		}
 		count[r]++
-		if count[r] > bestN || (count[r] == bestN && r > best) {
+		n, _ := ParseRelease(r)
+		b, _ := ParseRelease(best)
+		if count[r] > bestN || (count[r] == bestN && n > b) {
 			best, bestN = r, count[r]
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,4 +144,23 @@ func (e *Engine) cleanStaging(app, env string) {
 	if err := os.RemoveAll(dir); err != nil {
 		e.Log.Warn().Err(err).Str("dir", dir).Msg("cannot remove old staging directory")
 	}
+}
+
+// nextStamp returns an mtime, in Unix seconds, that no earlier export of
+// app used: now, or one more than the last one given. It is kept in the
+// data directory so that it holds across restarts.
+func (e *Engine) nextStamp(app string) (int64, error) {
+	mu := e.appMutex(app)
+	mu.Lock()
+	defer mu.Unlock()
+	file := filepath.Join(e.DataDir, "manifests", app, "last-stamp")
+	var last int64
+	if data, err := os.ReadFile(file); err == nil {
+		last, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	}
+	stamp := max(time.Now().Unix(), last+1)
+	if err := writeFileAtomic(file, []byte(strconv.FormatInt(stamp, 10)+"\n"), 0o644); err != nil {
+		return 0, fmt.Errorf("record mtime stamp: %w", err)
+	}
+	return stamp, nil
 }

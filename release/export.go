@@ -55,7 +55,13 @@ type ExportStats struct {
 // The tree is read with git archive, so export-ignore attributes apply.
 // Every write goes through an os.Root at dest: a crafted tree cannot make
 // the export write outside it, through symlinks or otherwise.
-func Export(ctx context.Context, repo, commit, dest string, prev *Manifest) (*Manifest, ExportStats, error) {
+//
+// stamp, when not 0, is the mtime of every new or changed file. Callers
+// give each export of an app a stamp no other export had (see
+// Engine.nextStamp), so that a file's size and mtime are never equal in
+// two different contents: not against the previous release, and not
+// against what an interrupted upload of another release left behind.
+func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stamp int64) (*Manifest, ExportStats, error) {
 	var st ExportStats
 	blobs, skipped, err := lsTree(ctx, repo, commit)
 	if err != nil {
@@ -85,7 +91,7 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest) (*Ma
 		return nil, st, fmt.Errorf("git archive: %w", err)
 	}
 	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry)}
-	extractErr := extract(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)), root, blobs, prev, m, &st)
+	extractErr := extract(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)), root, blobs, prev, stamp, m, &st)
 	if extractErr != nil {
 		// Drain so git archive is not stuck writing, then reap it.
 		io.Copy(io.Discard, stdout)
@@ -100,7 +106,7 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest) (*Ma
 	return m, st, nil
 }
 
-func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Manifest, m *Manifest, st *ExportStats) error {
+func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Manifest, stamp int64, m *Manifest, st *ExportStats) error {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -145,6 +151,9 @@ func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Ma
 		st.Files++
 		te := blobs[name]
 		e := ManifestEntry{Mode: te.mode, OID: te.oid, Size: h.Size, MTime: h.ModTime.Unix()}
+		if stamp != 0 {
+			e.MTime = stamp
+		}
 		if p, ok := prev.entry(name); ok {
 			if p.OID == e.OID && p.Mode == e.Mode {
 				e.MTime = p.MTime

@@ -76,7 +76,7 @@ func TestExportMatchesGitArchive(t *testing.T) {
 	}, "First")
 
 	dest := filepath.Join(t.TempDir(), "v1")
-	m, st, err := Export(context.Background(), bare, c1, dest, nil)
+	m, st, err := Export(context.Background(), bare, c1, dest, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +114,12 @@ func TestExportKeepsMtimeOfUnchangedFiles(t *testing.T) {
 	c1 := commit(map[string]string{"same.txt": "same", "changed.txt": "aaa", "gone.txt": "x"}, "First")
 	c2 := commit(map[string]string{"changed.txt": "bbb", "gone.txt": "", "new.txt": "n"}, "Second")
 
-	m1, _, err := Export(context.Background(), bare, c1, filepath.Join(t.TempDir(), "v1"), nil)
+	m1, _, err := Export(context.Background(), bare, c1, filepath.Join(t.TempDir(), "v1"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "v2")
-	m2, _, err := Export(context.Background(), bare, c2, dest, m1)
+	m2, _, err := Export(context.Background(), bare, c2, dest, m1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

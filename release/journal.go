@@ -13,6 +13,10 @@ import (
 	"github.com/slipwayhq/slipway/config"
 )
 
+// ErrUnsettled means an earlier deploy of the environment is not rolled
+// back on every host yet (a host was out of reach).
+var ErrUnsettled = errors.New("an earlier deploy is not rolled back on every host yet")
+
 // journal is what a running deploy has done so far, kept on disk so that
 // a daemon that crashed can put every host back on one release when it
 // starts again. It is written before each step that changes a host.
@@ -111,7 +115,16 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		err = recoverHost(ctx, h, j.Release, j.Prev[name], !j.Rollback)
+		prev, known := j.Prev[name]
+		if !known && j.Rollback {
+			// A rollback cut short before it learned what this host ran:
+			// it never switched it.
+			h.Close()
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = recoverHost(hctx, h, j.Release, prev, !j.Rollback)
+		cancel()
 		h.Close()
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
@@ -128,7 +141,11 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 		if j.Rollback {
 			ev.Outcome, ev.Detail = OutcomeFailed, "rollback to it was cut short by a daemon restart; hosts went back"
 		}
-		if err := recordEvent(ctx, j.Repo, j.Commit, ev); err != nil {
+		mu := e.appMutex(j.App)
+		mu.Lock()
+		err := recordEvent(ctx, j.Repo, j.Commit, ev)
+		mu.Unlock()
+		if err != nil {
 			log.Error().Err(err).Msg("cannot record the outcome")
 		}
 	}
@@ -150,7 +167,7 @@ func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
 		return err
 	}
 	if err := e.rollbackJournal(ctx, env, j); err != nil {
-		return fmt.Errorf("%s of %s/%s is not rolled back on every host yet (%v); bring the hosts back, then push again", j.Release, j.App, j.Env, err)
+		return fmt.Errorf("%w: %s of %s/%s (%v); bring the hosts back, then push again", ErrUnsettled, j.Release, j.App, j.Env, err)
 	}
 	return nil
 }

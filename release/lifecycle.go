@@ -43,7 +43,8 @@ func (s *lineSink) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		s.p.step(s.step, s.host, "| %s", Sanitize(string(s.buf[:i]), 200))
+		line := hooks.Mask(string(s.buf[:i]), s.p.secrets)
+		s.p.step(s.step, s.host, "| %s", Sanitize(line, 200))
 		s.buf = s.buf[i+1:]
 	}
 	return len(b), nil
@@ -133,6 +134,12 @@ const linkScript = `set -e
 tab=$(printf '\t')
 printf '%s' "$SLIPWAY_LINKS" | while IFS="$tab" read -r kind p target; do
 	[ -n "$p" ] || continue
+	# The pushed tree must not turn a parent of the shared path into a
+	# symlink that leads out of the release.
+	d=$p
+	while d=$(dirname "$d"); [ "$d" != . ]; do
+		if [ -L "./$d" ]; then echo "shared path $p passes through the symlink $d in the release" >&2; exit 3; fi
+	done
 	shared="../../shared/$p"
 	if [ "$kind" = dir ]; then
 		mkdir -p "$shared"
@@ -189,14 +196,16 @@ func (d *deploy) checkRunner(h Host) hooks.Runner {
 	hc := d.req.Env.Health
 	if hc.URL == "" {
 		env := d.hookEnv(h)
-		return func(ctx context.Context) ([]byte, error) {
+		// Masked before the output is cut to a tail, so that no part of a
+		// secret survives.
+		return hooks.MaskRunner(func(ctx context.Context) ([]byte, error) {
 			return h.Run(ctx, d.rel, hc.Command, env, nil)
-		}
+		}, d.p.secrets)
 	}
 	url := strings.ReplaceAll(hc.URL, "{host}", hostAddress(h))
-	return func(ctx context.Context) ([]byte, error) {
+	return hooks.MaskRunner(func(ctx context.Context) ([]byte, error) {
 		return fetch(ctx, url, hc.Expect, hc.Body)
-	}
+	}, d.p.secrets)
 }
 
 // fetch GETs url and checks the status and, if body is set, that the
@@ -242,12 +251,10 @@ func (d *deploy) watch(ctx context.Context) error {
 	checks := 0
 	for time.Now().Before(deadline) {
 		err := d.forEachHost(ctx, d.switched, func(ctx context.Context, h Host) error {
-			cctx, cancel := context.WithTimeout(ctx, hc.Timeout.Std())
-			defer cancel()
-			out, err := d.checkRunner(h)(cctx)
-			if err != nil {
+			res := hooks.Check(ctx, hooks.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}, d.checkRunner(h), nil)
+			if err := res.Err; err != nil {
 				d.p.step("watch", h.Name(), "FAILED after %s: %v", seconds(hc.Watch.Std()-time.Until(deadline)), err)
-				for _, l := range hooks.Tail(out, hooks.TailLines) {
+				for _, l := range res.Tail {
 					d.p.step("", "", "| %s", l)
 				}
 				d.setHealth(h.Name(), "failed: "+err.Error())
@@ -282,7 +289,7 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	}
 	summary, _ := json.Marshal(map[string]any{
 		"app": d.req.App.Name, "env": d.req.Env.Name, "release": d.rel, "commit": d.req.Commit,
-		"user": d.req.User, "hosts": hosts, "previous": d.from, "rollback": d.req.Rollback != "",
+		"user": d.req.User, "hosts": hosts, "previous": previousOf(d), "rollback": d.req.Rollback != "",
 		"duration_seconds": time.Since(d.start).Seconds(), "outcome": OutcomeLive,
 	})
 	actx, cancel := context.WithTimeout(ctx, d.hookTimeout())
@@ -329,4 +336,12 @@ func (d *deploy) hookEnv(h Host) []string {
 		"SLIPWAY_PREVIOUS_RELEASE="+prev,
 		"SLIPWAY_HOST="+host,
 	)
+}
+
+// previousOf is the release the environment ran before this deploy.
+func previousOf(d *deploy) string {
+	if d.from != "" {
+		return d.from
+	}
+	return majority(d.prev)
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/slipwayhq/slipway/hooks"
 )
@@ -122,6 +123,7 @@ func rsyncArgs(linkDest string) []string {
 
 func runRsync(ctx context.Context, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "rsync", args...)
+	cmd.WaitDelay = 5 * time.Second // its ssh child must not hold the pipes
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -16,6 +16,9 @@ import (
 type printer struct {
 	mu sync.Mutex
 	w  io.Writer
+	// secrets are masked in hook output before it is cut or sanitized;
+	// the writer masks them again in every line.
+	secrets []string
 }
 
 func newPrinter(w io.Writer) *printer {

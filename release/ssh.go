@@ -289,7 +289,9 @@ func (s *SSH) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "exit", s.host)...)
+	// "stop", not "exit": the master serves other deploys to the same
+	// host too; it ends once their sessions have.
+	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "stop", s.host)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	cmd.Run() // no master running is fine
 	return nil

@@ -61,7 +61,12 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 func remoteHosts(cfg *config.Config) []hostUse {
 	seen := map[string]bool{}
 	var out []hostUse
-	for _, appName := range sortedKeys(cfg.Apps) {
+	names := sortedKeys(cfg.Apps)
+	// Named apps first: they give a host a concrete path to probe.
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmp.Compare(boolInt(a == config.TemplateApp), boolInt(b == config.TemplateApp))
+	})
+	for _, appName := range names {
 		app := cfg.Apps[appName]
 		for _, envName := range sortedKeys(app.Environments) {
 			env := app.Environments[envName]
@@ -101,4 +106,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.SortFunc(keys, cmp.Compare[string])
 	return keys
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -200,6 +200,7 @@ type DeployStatus struct {
 	User    string    `json:"user"`
 	Release string    `json:"release"`
 	Since   time.Time `json:"since"`
+	Phase   string    `json:"phase"` // export, build, upload, migrate, wave 2/3, watch, rollback
 }
 
 func (c *command) status(args []string) int {
@@ -231,7 +232,7 @@ func (c *command) status(args []string) int {
 			es := EnvStatus{Env: envName, Branch: env.Branch, Live: release.LiveRelease(rels, envName), Hosts: []HostStatus{}}
 			es.Pending, _ = c.s.Engine.PendingRelease(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
-				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC()}
+				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
 			}
 			state, _ := c.s.Engine.State(name, envName)
 			for _, h := range env.Hosts {
@@ -276,7 +277,7 @@ func (c *command) printStatus(st Status) {
 			}
 			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
 			if d := e.Deploy; d != nil {
-				fmt.Fprintf(tw, "  deploying\t%s by %s since %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"))
+				fmt.Fprintf(tw, "  deploying\t%s by %s since %s, now: %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"), orDash(d.Phase))
 			}
 			if p := e.Pending; p != nil {
 				fmt.Fprintf(tw, "  pending\t%s by %s, staged %s, waiting for approval until %s\n", p.Release, p.User,
@@ -352,16 +353,17 @@ func (c *command) releases(args []string) int {
 		c.writeJSON(map[string]any{"apps": all})
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	// Columns sized so that a row fits 100 columns with typical names.
+	tw := tabwriter.NewWriter(c.out, 0, 4, 1, ' ', 0)
 	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
 	for _, ar := range all {
 		for _, r := range ar.Releases {
 			outcome := r.Outcome
 			if r.Reason != "" && (r.Outcome == release.OutcomeFailed || r.Outcome == release.OutcomeRolledBack) {
-				outcome += ": " + clip(r.Reason, 30)
+				outcome += ": " + r.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ar.App, r.Name, r.Env, shortID(r.Commit), clip(r.Subject, 24),
-				r.User, r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), outcome, orDash(strings.Join(ar.OnHosts[r.Name], ",")))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), clip(r.Subject, 16),
+				clip(r.User, 8), r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), clip(outcome, 20), clip(orDash(strings.Join(ar.OnHosts[r.Name], ",")), 12))
 		}
 	}
 	tw.Flush()

@@ -156,6 +156,8 @@ type deploy struct {
 	healthResult map[string]string // host → "ok" or "failed: ..."
 }
 
+func (d *deploy) phase(p string) { d.e.setPhase(d.req.App.Name, d.req.Env.Name, p) }
+
 func (d *deploy) setHealth(host, result string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -342,6 +344,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		}
 	}
 
+	d.phase("export")
 	t := time.Now()
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
@@ -368,6 +371,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		return err
 	}
 
+	d.phase("upload")
 	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
@@ -432,6 +436,7 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		if len(plan) > 1 {
 			label = fmt.Sprintf("wave %d/%d", i+1, len(plan))
 		}
+		d.phase(label)
 		hosts := make([]Host, len(wave))
 		for j, n := range wave {
 			hosts[j] = byName[n]
@@ -492,6 +497,7 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 // fail rolls back every switched host, removes the failed release from
 // the hosts, records the outcome and returns the *DeployError.
 func (d *deploy) fail(ctx context.Context, cause error) error {
+	d.phase("rollback")
 	de := &DeployError{Release: d.rel, Err: cause}
 	var he *HostError
 	var se *stepError

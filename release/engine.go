@@ -43,6 +43,7 @@ type Lock struct {
 	User    string
 	Release string
 	Since   time.Time
+	Phase   string // "export", "upload", "wave 2/3", "watch", ...
 }
 
 // Sentinel errors callers match with errors.Is.
@@ -84,6 +85,15 @@ func (e *Engine) lock(app, env, user string) (func(), error) {
 		delete(e.locks, key)
 		e.mu.Unlock()
 	}, nil
+}
+
+// setPhase says what the deploy holding app/env is doing, for status.
+func (e *Engine) setPhase(app, env, phase string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.locks[app+"/"+env]; ok {
+		l.Phase = phase
+	}
 }
 
 func (e *Engine) setLockRelease(app, env, rel string) {

@@ -64,6 +64,7 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 	if cmd == "" {
 		return nil
 	}
+	d.phase("build")
 	t := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -159,6 +160,7 @@ func (d *deploy) migrate(ctx context.Context) error {
 		return nil
 	}
 	h := d.hosts[0]
+	d.phase("migrate")
 	t := time.Now()
 	mctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -246,6 +248,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	if hc == nil || hc.Watch <= 0 {
 		return nil
 	}
+	d.phase("watch")
 	interval := max(hc.Interval.Std(), 100*time.Millisecond)
 	deadline := time.Now().Add(hc.Watch.Std())
 	checks := 0

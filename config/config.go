@@ -141,6 +141,10 @@ type Hooks struct {
 type Shared struct {
 	Dirs  []string `toml:"dirs"`
 	Files []string `toml:"files"`
+	// SecretsFile, if set, is a file in shared/ (0600) that Slipway
+	// writes the environment's secrets into, as KEY='value' lines, on
+	// every host before each deploy, and links into the release.
+	SecretsFile string `toml:"secrets_file"`
 }
 
 // PathOn returns the directory that holds releases/ and current for e on

@@ -534,6 +534,7 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 		if st, ok := d.table(p, v); ok {
 			st.stringList("dirs", &e.Shared.Dirs)
 			st.stringList("files", &e.Shared.Files)
+			st.str("secrets_file", &e.Shared.SecretsFile)
 			st.finish(nil)
 		}
 	}

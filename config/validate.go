@@ -383,6 +383,9 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 				}
 			}
 		}
+		if f := e.Shared.SecretsFile; f != "" && !validSharedPath(f) {
+			d.errorf(ep.key("shared").key("secrets_file"), `%q must be a relative path inside the release, without ".." (such as ".env")`, f)
+		}
 		for k := range e.Env {
 			if !envNameRE.MatchString(k) || strings.HasPrefix(k, "SLIPWAY_") {
 				d.errorf(ep.key("env").key(k), `%q is not a usable variable name: letters, digits and _, not starting with a digit or SLIPWAY_`, k)

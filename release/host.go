@@ -33,6 +33,9 @@ type Host interface {
 	// and returns its combined output, also copied to out (if not nil) as
 	// it arrives.
 	Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error)
+	// WriteShared replaces <path>/shared/<name> with data, readable by the
+	// deploy user only (0600). data travels on stdin, never in argv.
+	WriteShared(ctx context.Context, name string, data []byte) error
 	// Releases lists the release directories on the host, oldest first.
 	Releases(ctx context.Context) ([]string, error)
 	// Remove deletes releases/<rel>. It refuses to remove the live release.

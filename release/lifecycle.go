@@ -82,11 +82,24 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 // before_switch there. Nothing is live yet.
 func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
 	sh, before := d.req.Env.Shared, d.req.Env.Hooks.BeforeSwitch
-	if len(sh.Dirs) == 0 && len(sh.Files) == 0 && before == "" {
+	if len(sh.Dirs) == 0 && len(sh.Files) == 0 && sh.SecretsFile == "" && before == "" {
 		return nil
 	}
-	links := sharedLinks(sh.Dirs, sh.Files)
+	files := sh.Files
+	if sh.SecretsFile != "" {
+		files = append(append([]string(nil), files...), sh.SecretsFile)
+	}
+	links := sharedLinks(sh.Dirs, files)
 	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+		if sh.SecretsFile != "" {
+			wctx, cancel := context.WithTimeout(ctx, switchTimeout)
+			err := h.WriteShared(wctx, sh.SecretsFile, d.secretsFile())
+			cancel()
+			if err != nil {
+				d.p.step("shared", h.Name(), "FAILED to write %s: %v", sh.SecretsFile, err)
+				return &HostError{Host: h.Name(), Step: "shared", Err: err}
+			}
+		}
 		if links != "" {
 			lctx, cancel := context.WithTimeout(ctx, switchTimeout)
 			out, err := h.Run(lctx, d.rel, linkScript, append(d.hookEnv(h), "SLIPWAY_LINKS="+links), nil)
@@ -347,4 +360,20 @@ func previousOf(d *deploy) string {
 		return d.from
 	}
 	return majority(d.prev)
+}
+
+// secretsFile is the content of shared.secrets_file: KEY='value' lines,
+// which both sh and the common .env readers understand.
+func (d *deploy) secretsFile() []byte {
+	names := make([]string, 0, len(d.secrets))
+	for k := range d.secrets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("# Written by Slipway from the environment's secrets; do not edit.\n")
+	for _, k := range names {
+		fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(d.secrets[k]))
+	}
+	return []byte(b.String())
 }

@@ -256,6 +256,16 @@ eval "$(cat)"
 exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
 }
 
+func (s *SSH) WriteShared(ctx context.Context, name string, data []byte) error {
+	_, err := s.remoteIn(ctx, data, nil, `set -e
+umask 077
+f="$1/shared/$2"
+mkdir -p "$(dirname "$f")"
+cat > "$f.slipway-tmp"
+mv "$f.slipway-tmp" "$f"`, s.path, name)
+	return err
+}
+
 func (s *SSH) Releases(ctx context.Context) ([]string, error) {
 	out, err := s.remote(ctx, `cd "$1/releases" 2>/dev/null || exit 0; ls -1A`, s.path)
 	if err != nil {

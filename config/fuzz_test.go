@@ -172,3 +172,37 @@ func checkTemplate(t *testing.T, data []byte, c *config.Config, tmpl *config.App
 		}
 	}
 }
+
+// FuzzValidBranch checks that every name ValidBranch accepts is safe to
+// use as a ref name: no path tricks, no option look-alikes, no control
+// characters, nothing git's check-ref-format forbids.
+func FuzzValidBranch(f *testing.F) {
+	for _, s := range []string{"main", "production", "feature/x", "-o", "a..b", "a/./b", "a.lock", "@", "a b", "a\x00b", "refs/heads/../../x", "$(id)", "a;b", "x//y", "v1", ".hidden", "a@{1}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !config.ValidBranch(s) {
+			return
+		}
+		switch {
+		case s == "" || s == "@" || s == "HEAD":
+			t.Fatalf("accepted %q", s)
+		case strings.HasPrefix(s, "-") || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.HasSuffix(s, "."):
+			t.Fatalf("accepted %q: bad start or end", s)
+		case strings.Contains(s, "..") || strings.Contains(s, "//") || strings.Contains(s, "@{"):
+			t.Fatalf("accepted %q: forbidden sequence", s)
+		case strings.ContainsAny(s, " ~^:?*[\\\x7f"):
+			t.Fatalf("accepted %q: forbidden character", s)
+		}
+		for _, r := range s {
+			if r < 0x20 {
+				t.Fatalf("accepted %q: control character", s)
+			}
+		}
+		for _, part := range strings.Split(s, "/") {
+			if strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".lock") {
+				t.Fatalf("accepted %q: component %q", s, part)
+			}
+		}
+	})
+}

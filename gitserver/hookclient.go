@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,33 +27,23 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 
 	// Version negotiation. Each section ends with a flush-pkt; input that
 	// ends before it is a push git did not finish sending.
-	pushOptions := false
-	sawVersion := false
-	flushed := false
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 {
-			flushed = true
-			break
-		}
-		head, caps, _ := strings.Cut(strings.TrimSuffix(string(line), "\n"), "\x00")
+	versionLines, err := readSection(sc, "version")
+	if err != nil && !errors.Is(err, errEarlyEnd) {
+		return err
+	}
+	pushOptions, sawVersion := false, false
+	for _, line := range versionLines {
+		head, caps, _ := strings.Cut(line, "\x00")
 		if head == "version=1" {
 			sawVersion = true
-			for _, c := range strings.Fields(caps) {
-				if c == "push-options" {
-					pushOptions = true
-				}
-			}
+			pushOptions = pushOptions || slices.Contains(strings.Fields(caps), "push-options")
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read version: %w", err)
 	}
 	if !sawVersion {
 		return errors.New("git did not offer proc-receive protocol version 1")
 	}
-	if !flushed {
-		return errors.New("git closed the version negotiation early")
+	if err != nil {
+		return err
 	}
 	caps := ""
 	if pushOptions {
@@ -66,40 +57,20 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 	}
 
 	req := hookRequest{Token: token}
-	flushed = false
-	for sc.Scan() {
-		line := strings.TrimSuffix(string(sc.Bytes()), "\n")
-		if line == "" {
-			flushed = true
-			break
-		}
+	commands, err := readSection(sc, "commands")
+	if err != nil {
+		return err
+	}
+	for _, line := range commands {
 		f := strings.SplitN(line, " ", 3)
 		if len(f) != 3 {
 			return fmt.Errorf("unexpected command from git: %q", line)
 		}
 		req.Commands = append(req.Commands, RefCommand{Old: f[0], New: f[1], Ref: f[2]})
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read commands: %w", err)
-	}
-	if !flushed {
-		return errors.New("git closed the command list early; nothing was changed")
-	}
 	if pushOptions {
-		flushed = false
-		for sc.Scan() {
-			line := strings.TrimSuffix(string(sc.Bytes()), "\n")
-			if line == "" {
-				flushed = true
-				break
-			}
-			req.Options = append(req.Options, line)
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("read push options: %w", err)
-		}
-		if !flushed {
-			return errors.New("git closed the push options early; nothing was changed")
+		if req.Options, err = readSection(sc, "push options"); err != nil {
+			return err
 		}
 	}
 
@@ -180,3 +151,24 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+// readSection reads pkt-lines up to a flush-pkt. Input that ends before
+// the flush is a push git did not finish sending: an error, never a
+// shorter section.
+func readSection(sc *pktline.Scanner, what string) ([]string, error) {
+	var lines []string
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			return lines, nil
+		}
+		lines = append(lines, strings.TrimSuffix(string(line), "\n"))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return lines, fmt.Errorf("%w: the %s", errEarlyEnd, what)
+}
+
+// errEarlyEnd is input from git that ends before a section's flush-pkt.
+var errEarlyEnd = errors.New("git stopped sending before the end of a section; nothing was changed")

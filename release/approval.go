@@ -50,16 +50,9 @@ func (e *Engine) pendingFile(app, env string) string {
 // PendingRelease returns the release of app/env waiting for approval, nil
 // if there is none.
 func (e *Engine) PendingRelease(app, env string) (*Pending, error) {
-	data, err := os.ReadFile(e.pendingFile(app, env))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var p Pending
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("read pending release: %w", err)
+	if found, err := readJSON(e.pendingFile(app, env), &p); !found || err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

@@ -220,18 +220,27 @@ func WriteManifest(file string, m *Manifest) error {
 // ReadManifest loads a manifest written by WriteManifest; a missing file is
 // (nil, nil): the next upload is simply a full one.
 func ReadManifest(file string) (*Manifest, error) {
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	var m Manifest
+	if found, err := readJSON(file, &m); !found || err != nil {
 		return nil, err
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", file, err)
-	}
 	return &m, nil
+}
+
+// readJSON decodes the JSON file into v. A missing file is not an error:
+// found is false.
+func readJSON(file string, v any) (found bool, err error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("read %s: %w", file, err)
+	}
+	return true, nil
 }
 
 func writeFileAtomic(file string, data []byte, perm fs.FileMode) error {

@@ -92,13 +92,13 @@ func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string
 }
 
 func readJournal(file string) (*journal, error) {
-	data, err := os.ReadFile(file)
+	var j journal
+	found, err := readJSON(file, &j)
+	if err == nil && !found {
+		err = fs.ErrNotExist
+	}
 	if err != nil {
 		return nil, err
-	}
-	var j journal
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("read journal %s: %w", file, err)
 	}
 	return &j, nil
 }

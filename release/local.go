@@ -260,21 +260,5 @@ func rsyncCause(stderr string) string {
 }
 
 func (l *Local) WriteShared(ctx context.Context, name string, data []byte) error {
-	file := filepath.Join(l.Path, "shared", name)
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".slipway-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	return writeFileAtomic(filepath.Join(l.Path, "shared", name), data, 0o600)
 }

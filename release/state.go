@@ -3,9 +3,6 @@ package release
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -30,15 +27,8 @@ func (e *Engine) stateFile(app, env string) string {
 
 // State returns the last seen state of app/env (empty before any deploy).
 func (e *Engine) State(app, env string) (*EnvState, error) {
-	data, err := os.ReadFile(e.stateFile(app, env))
 	st := &EnvState{Hosts: map[string]HostState{}}
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(data, st); err != nil {
+	if _, err := readJSON(e.stateFile(app, env), st); err != nil {
 		return nil, err
 	}
 	if st.Hosts == nil {

@@ -3,7 +3,7 @@
 //
 // It listens on $PORT, serves index.html from its working directory at /
 // and answers /health with "release $SLIPWAY_RELEASE". When the release
-// contains a file named DEGRADE it turns unhealthy two seconds after it
+// contains a file named DEGRADE it turns unhealthy three seconds after it
 // starts, like an app whose error rate climbs after a deploy.
 package main
 
@@ -25,7 +25,7 @@ func main() {
 	_, err := os.Stat("DEGRADE")
 	degrades := err == nil
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if degrades && time.Since(started) > 2*time.Second {
+		if degrades && time.Since(started) > 3*time.Second {
 			http.Error(w, "error rate too high", http.StatusInternalServerError)
 			return
 		}

@@ -22,12 +22,12 @@ test: deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
-# Fuzzes what parses untrusted input: the config loader, ref and repository names,
+# Fuzzes what parses untrusted input: the config loader, ref and repository names, ssh commands,
 # the proc-receive hook protocol and output masking. make test runs each
 # briefly; `make fuzz FUZZTIME=1m` runs them longer. Crashers are written
 # to testdata/fuzz and become regression tests.
 FUZZTIME ?= 20s
-FUZZ_TARGETS = ./config:FuzzParse ./config:FuzzValidBranch ./gitserver:FuzzAppFromPath ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker
+FUZZ_TARGETS = ./config:FuzzParse ./config:FuzzValidBranch ./gitserver:FuzzAppFromPath ./gitserver:FuzzCommand ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -20,7 +20,7 @@ import (
 	"github.com/slipwayhq/slipway/release"
 )
 
-func newSigner(t *testing.T) gossh.Signer {
+func newSigner(t testing.TB) gossh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -64,7 +64,12 @@ type command struct {
 
 // runCommand runs a human command and returns its exit status.
 func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
-	c := &command{s: s, id: id, out: sess, errw: sess.Stderr()}
+	return s.command(sess.Context(), id, args, sess, sess, sess.Stderr())
+}
+
+// command runs the command args for id; stdin carries a secret's value.
+func (s *Server) command(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer) int {
+	c := &command{s: s, id: id, out: out, errw: errw}
 	for _, a := range args {
 		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
@@ -87,9 +92,9 @@ func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
 	case "log":
 		return c.log(args[1:])
 	case "rollback":
-		return c.rollback(sess.Context(), args[1:])
+		return c.rollback(ctx, args[1:])
 	case "secrets":
-		return c.secrets(sess, args[1:])
+		return c.secrets(stdin, args[1:])
 	case "approve":
 		return c.approve(args[1:])
 	case "reject":

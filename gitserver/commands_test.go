@@ -1,0 +1,96 @@
+package gitserver
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anmitsu/go-shlex"
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayhq/slipway/audit"
+	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/secrets"
+)
+
+// newCommandServer is a Server that can run commands (no listener).
+func newCommandServer(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`
+[[users]]
+name = "alice"
+keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPo1uwDdN2ww/L8nD+lFJ46m78iwAn/BJhHwNR10ZfPq alice"]
+role = "admin"
+[apps.shop.environments.production]
+path = "srv"
+`), filepath.Join(dir, "slipway.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := &release.Engine{DataDir: cfg.DataDir, Log: zerolog.Nop(),
+		Audit: audit.Open(filepath.Join(dir, "audit.log")), Secrets: secrets.Open(filepath.Join(dir, "secrets"))}
+	s := NewServer(cfg, newSigner(t), engine, zerolog.Nop())
+	s.ctx = context.Background()
+	return s
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	s := newCommandServer(t)
+	alice := identity{User: "alice", Key: "SHA256:x"}
+	tests := []struct {
+		line    string
+		code    int
+		message string
+	}{
+		{"help", 0, ""},
+		{"status; rm -rf /", 2, "unknown command"},
+		{"$(reboot)", 2, "unknown command"},
+		{"status --bogus", 2, "flag provided but not defined"},
+		{"status nosuchapp", 2, `no app "nosuchapp"`},
+		{"status ../../etc", 2, "no app"},
+		{"releases shop extra", 2, "unexpected argument"},
+		{"rollback shop", 2, "usage: rollback"},
+		{"rollback shop nosuchenv", 2, "no environment"},
+		{"secrets set shop production BAD-NAME", 2, "secret name"},
+		{"log -n notanumber", 2, "invalid value"},
+		{"whoami " + strings.Repeat("x", 300), 2, "too long"},
+	}
+	for _, tt := range tests {
+		args, err := shlex.Split(tt.line, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errw bytes.Buffer
+		code := s.command(context.Background(), alice, args, strings.NewReader(""), &out, &errw)
+		if code != tt.code || !strings.Contains(errw.String(), tt.message) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tt.line, code, errw.String(), tt.code, tt.message)
+		}
+	}
+}
+
+// FuzzCommand feeds command lines, split as the SSH server splits them,
+// to the command dispatcher: it must never panic, and must answer with a
+// documented exit status.
+func FuzzCommand(f *testing.F) {
+	for _, seed := range []string{"help", "status --json", "releases shop -n 3 --env production", "log shop -n 1",
+		"rollback shop production v1 --force", "secrets list shop production", "approve shop production v9",
+		"reject shop production v9 --reason=\"x\"", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
+		f.Add(seed)
+	}
+	s := newCommandServer(f)
+	f.Fuzz(func(t *testing.T, line string) {
+		args, err := shlex.Split(line, true)
+		if err != nil || len(args) == 0 {
+			return
+		}
+		var out, errw bytes.Buffer
+		code := s.command(context.Background(), identity{User: "alice", Key: "SHA256:x"}, args, strings.NewReader("v"), &out, &errw)
+		if code < 0 || code > 2 {
+			t.Fatalf("%q: exit status %d", line, code)
+		}
+	})
+}

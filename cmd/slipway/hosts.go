@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
@@ -42,8 +43,10 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 	if err := os.MkdirAll(ctl, 0o700); err != nil {
 		return release.SSHOptions{}, err
 	}
-	if fi, err := os.Stat(ctl); err != nil || fi.Mode().Perm() != 0o700 {
-		return release.SSHOptions{}, fmt.Errorf("ssh control directory %s must be private (0700)", ctl)
+	// In /tmp the name is predictable: it must be ours and private.
+	fi, err := os.Lstat(ctl)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || !ownedByUs(fi) {
+		return release.SSHOptions{}, fmt.Errorf("ssh control directory %s must be a private (0700) directory owned by this user", ctl)
 	}
 	return release.SSHOptions{
 		KeyFile:        key,
@@ -113,4 +116,9 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func ownedByUs(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
 }

@@ -249,26 +249,14 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, d.fail(ctx, err)
 	}
-	// Every host runs the release: nothing is left to undo after a crash.
+	// Every host runs the release. From here a restart completes the
+	// deploy (branch and history) rather than undoing it.
+	d.j.Phase, d.j.Old, d.j.From = "finishing", req.Old, d.from
+	if err := d.e.writeJournal(d.j); err != nil {
+		d.log.Error().Err(err).Msg("cannot update the deploy journal")
+	}
+	d.finish(ctx, time.Since(d.start))
 	d.e.clearJournal(app, env)
-
-	if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
-		// Every host runs the new release already; say so rather than
-		// roll back a healthy deploy over a ref race.
-		d.log.Error().Err(err).Msg("hosts switched but the branch could not be moved")
-		d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
-	}
-	dur := time.Since(d.start)
-	if req.Rollback != "" {
-		d.event(ctx, req.Commit, OutcomeLive, "rolled back from "+orNone(d.from))
-		if d.from != "" {
-			if tag, err := ReadTag(req.Repo, d.from); err == nil {
-				d.eventFor(ctx, tag.Commit, d.from, OutcomeRolledBack, "replaced by "+d.rel)
-			}
-		}
-	} else {
-		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
-	}
 	d.prune(ctx)
 	d.saveState(ctx)
 	d.afterDeploy(ctx)
@@ -283,7 +271,32 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(time.Since(d.start)))
 	}
 	d.log.Info().Dur("duration", time.Since(d.start)).Bool("rollback", req.Rollback != "").Msg("deploy finished")
-	return &Result{Release: d.rel, Duration: dur}, nil
+	return &Result{Release: d.rel, Duration: time.Since(d.start)}, nil
+}
+
+// finish moves the branch and records the outcome of a release that is
+// live on every host. A restart runs it again for a journal left in phase
+// "finishing" (see completeJournal), so each step tolerates having run.
+func (d *deploy) finish(ctx context.Context, dur time.Duration) {
+	req := d.req
+	if head, _ := BranchHead(req.Repo, req.Env.Branch); head != req.Commit {
+		if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
+			// Every host runs the new release already; say so rather than
+			// roll back a healthy deploy over a ref race.
+			d.log.Error().Err(err).Msg("hosts switched but the branch could not be moved")
+			d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
+		}
+	}
+	if req.Rollback != "" {
+		d.event(ctx, req.Commit, OutcomeLive, "rolled back from "+orNone(d.from))
+		if d.from != "" {
+			if tag, err := ReadTag(req.Repo, d.from); err == nil {
+				d.eventFor(ctx, tag.Commit, d.from, OutcomeRolledBack, "replaced by "+d.rel)
+			}
+		}
+	} else {
+		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
+	}
 }
 
 // ship exports the tree and uploads it to every host. Nothing is live yet.

@@ -31,6 +31,8 @@ type journal struct {
 	Prev     map[string]string `json:"prev"` // host → release before the deploy
 	Phase    string            `json:"phase"`
 	Rollback bool              `json:"rollback,omitempty"` // Release is an earlier release made live again
+	Old      string            `json:"old,omitempty"`      // the branch before the deploy (phase finishing)
+	From     string            `json:"from,omitempty"`     // the release a rollback replaced (phase finishing)
 	Started  time.Time         `json:"started"`
 }
 
@@ -104,8 +106,12 @@ func readJournal(file string) (*journal, error) {
 }
 
 // rollbackJournal puts every host of an interrupted or half rolled back
-// deploy back on the release it ran before, then forgets the journal.
+// deploy back on the release it ran before, then forgets the journal. A
+// deploy that was live everywhere and only finishing is completed instead.
 func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j *journal) error {
+	if j.Phase == "finishing" {
+		return e.completeJournal(ctx, env, j)
+	}
 	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
 	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found an unfinished deploy; rolling it back")
 	var problems []error
@@ -195,4 +201,17 @@ func orNone(rel string) string {
 		return "none"
 	}
 	return rel
+}
+
+// completeJournal finishes a deploy that a restart interrupted after every
+// host was live: the branch moves and the history records it.
+func (e *Engine) completeJournal(ctx context.Context, env *config.Environment, j *journal) error {
+	app := &config.App{Name: j.App}
+	d := &deploy{e: e, p: newPrinter(nil), rel: j.Release, from: j.From,
+		req: Request{App: app, Env: env, Repo: j.Repo, Commit: j.Commit, Old: j.Old, User: j.User, Rollback: map[bool]string{true: j.Release}[j.Rollback]}}
+	d.log = e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
+	d.finish(ctx, time.Since(j.Started))
+	e.clearJournal(j.App, j.Env)
+	d.log.Warn().Msg("unfinished deploy completed: every host ran the release already")
+	return nil
 }

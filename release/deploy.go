@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -153,7 +154,8 @@ type deploy struct {
 	switched []Host            // hosts whose current now points to rel
 
 	mu           sync.Mutex
-	healthResult map[string]string // host → "ok" or "failed: ..."
+	healthResult map[string]string    // host → "ok" or "failed: ..."
+	seen         map[string]HostState // host → what it runs, learned after the switch
 }
 
 func (d *deploy) phase(p string) { d.e.setPhase(d.req.App.Name, d.req.Env.Name, p) }
@@ -682,6 +684,14 @@ func (d *deploy) prune(ctx context.Context) {
 		if len(removed) > 0 {
 			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(removed, " "), keep)
 		}
+		// What the host holds now, so saveState need not ask again.
+		left := slices.DeleteFunc(slices.Clone(rels), func(r string) bool { return slices.Contains(removed, r) })
+		d.mu.Lock()
+		if d.seen == nil {
+			d.seen = map[string]HostState{}
+		}
+		d.seen[h.Name()] = HostState{Current: d.rel, Releases: left}
+		d.mu.Unlock()
 		return nil
 	})
 }

@@ -49,14 +49,21 @@ func (d *deploy) saveState(ctx context.Context) {
 	var mu sync.Mutex
 	d.forEachHost(sctx, d.hosts, func(ctx context.Context, h Host) error {
 		hs := HostState{Current: "unknown", Health: "not checked", Seen: time.Now().UTC()}
-		if cur, err := h.Current(ctx); err == nil {
+		d.mu.Lock()
+		known, ok := d.seen[h.Name()]
+		d.mu.Unlock()
+		if ok {
+			hs.Current, hs.Releases = known.Current, known.Releases
+		} else if cur, err := h.Current(ctx); err == nil {
 			hs.Current = cur
 			hs.Releases, _ = h.Releases(ctx)
 		}
 		mu.Lock()
+		d.mu.Lock()
 		if r, ok := d.healthResult[h.Name()]; ok {
 			hs.Health = r
 		}
+		d.mu.Unlock()
 		st.Hosts[h.Name()] = hs
 		mu.Unlock()
 		return nil

@@ -13,7 +13,6 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
 )
 
 // Approval refusals callers match with errors.Is.
@@ -104,21 +103,13 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	e.Audit.Append(audit.Record{Event: "approved", User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
 
 	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
-	var values []string
-	var secretValues map[string]string
-	if e.Secrets != nil {
-		if secretValues, err = e.Secrets.Get(app.Name, env.Name); err != nil {
-			return nil, err
-		}
-		for _, v := range secretValues {
-			values = append(values, v)
-		}
+	d, done, err := e.newDeploy(req, out)
+	if err != nil {
+		return nil, err
 	}
-	masked := hooks.NewMasker(out, values)
-	defer masked.Close()
-	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, rel: rel, prev: map[string]string{}}
-	d.p.secrets = values
-	d.log = e.Log.With().Str("app", app.Name).Str("env", env.Name).Str("user", p.User).Str("release", rel).Str("approver", approver).Logger()
+	defer done()
+	d.rel, d.prev = rel, map[string]string{}
+	d.log = d.log.With().Str("release", rel).Str("approver", approver).Logger()
 	d.e.setLockRelease(app.Name, env.Name, rel)
 	d.j = &journal{App: app.Name, Env: env.Name, Repo: repo, Release: rel, Commit: p.Commit, User: p.User,
 		Hosts: env.Hosts, Prev: p.Prev, Phase: "switch", Started: d.start}

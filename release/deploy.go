@@ -118,23 +118,35 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 		}
 	}
 
+	d, done, err := e.newDeploy(req, out)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	d.from = from
+	d.log = d.log.With().Str("commit", short(req.Commit)).Logger()
+	return d.run(ctx)
+}
+
+// newDeploy prepares the state of a deploy of req whose output goes to
+// out with every secret value of the environment replaced by ***. done
+// flushes the output.
+func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), err error) {
 	var secretValues map[string]string
 	if e.Secrets != nil {
-		if secretValues, err = e.Secrets.Get(app, env); err != nil {
-			return nil, err
+		if secretValues, err = e.Secrets.Get(req.App.Name, req.Env.Name); err != nil {
+			return nil, nil, err
 		}
 	}
-	// Every line the pusher sees has secret values replaced by ***.
 	values := make([]string, 0, len(secretValues))
 	for _, v := range secretValues {
 		values = append(values, v)
 	}
 	masked := hooks.NewMasker(out, values)
-	defer masked.Close()
-	d := &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), from: from, secrets: secretValues}
+	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues}
 	d.p.secrets = values
-	d.log = e.Log.With().Str("app", app).Str("env", env).Str("user", req.User).Str("commit", short(req.Commit)).Logger()
-	return d.run(ctx)
+	d.log = e.Log.With().Str("app", req.App.Name).Str("env", req.Env.Name).Str("user", req.User).Logger()
+	return d, func() { masked.Close() }, nil
 }
 
 // deploy is the state of one running deploy.

@@ -84,7 +84,7 @@ func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadSt
 	if err := syncDir(l.releasesDir()); err != nil {
 		return UploadStats{}, err
 	}
-	return parseRsyncStats(out), nil
+	return ParseRsyncStats(out), nil
 }
 
 // adoptPartial renames the temporary directory an interrupted upload left

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// parseRsyncStats reads the summary that rsync --stats prints.
-func parseRsyncStats(out []byte) UploadStats {
+// ParseRsyncStats reads the summary that rsync --stats prints.
+func ParseRsyncStats(out []byte) UploadStats {
 	var st UploadStats
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

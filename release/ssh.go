@@ -213,7 +213,7 @@ done`, s.path, rel)
 	if _, err := s.remote(ctx, `cd "$1/releases" && mv ".$2.partial" "$2"`, s.path, rel); err != nil {
 		return UploadStats{}, fmt.Errorf("move upload into place: %w", err)
 	}
-	return parseRsyncStats(out), nil
+	return ParseRsyncStats(out), nil
 }
 
 func (s *SSH) Switch(ctx context.Context, rel string) error {

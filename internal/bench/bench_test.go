@@ -6,10 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,9 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/slipwayhq/slipway/internal/sshrig"
+	"github.com/slipwayhq/slipway/release"
 )
 
 // Each case deploys one release that is not measured (the first, a full
@@ -216,7 +212,7 @@ func newFleet(b *testing.B, opt fleetOptions) *fleet {
 	// machine's ~/.ssh/config changes what is measured.
 	hostsConfig := filepath.Join(sshDir, "hosts_config")
 	must(b, os.WriteFile(hostsConfig, []byte("# Slipway's connections to the hosts use ssh's defaults.\n"), 0o600))
-	alicePub, err := writeKeyPair(filepath.Join(sshDir, "alice"), "alice")
+	alicePub, err := sshrig.WriteKeyPair(filepath.Join(sshDir, "alice"), "alice")
 	must(b, err)
 
 	f.pusher = []string{"-F", clientConfig, "-i", filepath.Join(sshDir, "alice")}
@@ -616,28 +612,8 @@ func (f *fleet) timeScript(args []string) time.Duration {
 }
 
 func parseRsyncStats(data []byte) rsyncStats {
-	var st rsyncStats
-	for _, line := range strings.Split(string(data), "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(val)
-		if len(fields) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.ReplaceAll(fields[0], ",", ""), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch strings.TrimSpace(key) {
-		case "Number of regular files transferred":
-			st.files = n
-		case "Total bytes sent":
-			st.sent = n
-		}
-	}
-	return st
+	st := release.ParseRsyncStats(data)
+	return rsyncStats{files: int64(st.Files), sent: st.BytesSent}
 }
 
 // fileListBytes is what rsync sends to a host when nothing needs sending:
@@ -1262,27 +1238,6 @@ func must(b *testing.B, err error) {
 	if err != nil {
 		b.Fatal(err)
 	}
-}
-
-// writeKeyPair writes an ed25519 key in OpenSSH format to path (0600) and
-// returns its authorized_keys line.
-func writeKeyPair(path, comment string) (string, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	block, err := ssh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		return "", err
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + comment, nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -103,7 +103,7 @@ func Start(ctx context.Context, dir string, n int, prefix string) (*Rig, error) 
 		sshdPath:   sshdPath,
 		ports:      map[int]bool{},
 	}
-	if r.ClientPub, err = writeKeyPair(r.ClientKey, "slipway-sshrig-client"); err != nil {
+	if r.ClientPub, err = WriteKeyPair(r.ClientKey, "slipway-sshrig-client"); err != nil {
 		return nil, err
 	}
 	for i := 1; i <= n; i++ {
@@ -199,7 +199,7 @@ func (r *Rig) newHost(name, username string) (*Host, error) {
 	if err := os.MkdirAll(h.Root, 0o755); err != nil {
 		return nil, err
 	}
-	pub, err := writeKeyPair(h.keyPath, "slipway-sshrig-"+name)
+	pub, err := WriteKeyPair(h.keyPath, "slipway-sshrig-"+name)
 	if err != nil {
 		return nil, err
 	}
@@ -354,9 +354,9 @@ func quoteConfig(path string) string {
 	return `"` + strings.ReplaceAll(path, "%", "%%") + `"`
 }
 
-// writeKeyPair writes a new ed25519 key in OpenSSH format to path (0600) and
+// WriteKeyPair writes a new ed25519 key in OpenSSH format to path (0600) and
 // its public half to path+".pub", and returns the authorized_keys line.
-func writeKeyPair(path, comment string) (string, error) {
+func WriteKeyPair(path, comment string) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", err

@@ -578,15 +578,17 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			}
 		}
 	}
-	for _, h := range d.hosts {
-		if d.req.Rollback != "" {
-			break // the target is a real release; it stays
-		}
-		if cur, err := h.Current(rctx); err == nil && cur != d.rel {
-			if err := h.Remove(rctx, d.rel); err != nil {
-				d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot remove failed release")
+	if d.req.Rollback == "" { // a rollback's target is a real release; it stays
+		// Remove refuses the live release itself, so a host whose switch
+		// back failed keeps it.
+		d.forEachHost(rctx, d.hosts, func(ctx context.Context, h Host) error {
+			cctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+			defer cancel()
+			if err := h.Remove(cctx, d.rel); err != nil {
+				d.log.Warn().Str("host", h.Name()).Err(err).Msg("failed release left on the host")
 			}
-		}
+			return nil
+		})
 	}
 
 	// What runs where now.

@@ -262,6 +262,19 @@ func (t *table) get(name string) (any, keyPath, bool) {
 	return v, t.path.key(name), ok
 }
 
+// sub reads the table name, when present, with read, then reports its
+// unknown keys.
+func (t *table) sub(name string, read func(*table)) {
+	v, p, ok := t.get(name)
+	if !ok {
+		return
+	}
+	if st, ok := t.d.table(p, v); ok {
+		read(st)
+		st.finish(nil)
+	}
+}
+
 func (t *table) str(name string, dst *string) {
 	v, p, ok := t.get(name)
 	if !ok {
@@ -415,16 +428,13 @@ func (d *decoder) config(raw map[string]any) *Config {
 	}
 	t.integer("max_connections", &c.MaxConnections)
 	c.SSH.ConnectTimeout = Duration(10 * time.Second)
-	if v, p, ok := t.get("ssh"); ok {
-		if st, ok := d.table(p, v); ok {
-			st.str("key", &c.SSH.Key)
-			st.str("config", &c.SSH.Config)
-			st.str("known_hosts", &c.SSH.KnownHosts)
-			st.duration("connect_timeout", &c.SSH.ConnectTimeout)
-			st.integer("bwlimit", &c.SSH.BWLimit)
-			st.finish(nil)
-		}
-	}
+	t.sub("ssh", func(st *table) {
+		st.str("key", &c.SSH.Key)
+		st.str("config", &c.SSH.Config)
+		st.str("known_hosts", &c.SSH.KnownHosts)
+		st.duration("connect_timeout", &c.SSH.ConnectTimeout)
+		st.integer("bwlimit", &c.SSH.BWLimit)
+	})
 	if v, p, ok := t.get("users"); ok {
 		for _, ut := range d.tableArray(p, v, "[[users]]") {
 			u := &User{}
@@ -500,44 +510,35 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 	t.stringList("approvers", &e.Approvers)
 	t.duration("approval_timeout", &e.ApprovalTimeout)
 	t.integer("parallelism", &e.Parallelism)
-	if v, p, ok := t.get("health"); ok {
-		if ht, ok := d.table(p, v); ok {
-			h := &Health{Timeout: defaultTimeout, Retries: defaultRetries, Interval: defaultInterval}
-			ht.str("command", &h.Command)
-			ht.duration("timeout", &h.Timeout)
-			ht.integer("retries", &h.Retries)
-			ht.duration("interval", &h.Interval)
-			ht.str("url", &h.URL)
-			ht.integer("expect", &h.Expect)
-			ht.str("body", &h.Body)
-			ht.duration("watch", &h.Watch)
-			if h.Expect == 0 {
-				h.Expect = 200
-			}
-			ht.finish(nil)
-			e.Health = h
+	t.sub("health", func(ht *table) {
+		h := &Health{Timeout: defaultTimeout, Retries: defaultRetries, Interval: defaultInterval}
+		ht.str("command", &h.Command)
+		ht.duration("timeout", &h.Timeout)
+		ht.integer("retries", &h.Retries)
+		ht.duration("interval", &h.Interval)
+		ht.str("url", &h.URL)
+		ht.integer("expect", &h.Expect)
+		ht.str("body", &h.Body)
+		ht.duration("watch", &h.Watch)
+		if h.Expect == 0 {
+			h.Expect = 200
 		}
-	}
+		e.Health = h
+	})
 	e.Hooks.Timeout = Duration(10 * time.Minute)
-	if v, p, ok := t.get("hooks"); ok {
-		if ht, ok := d.table(p, v); ok {
-			ht.str("build", &e.Hooks.Build)
-			ht.str("before_switch", &e.Hooks.BeforeSwitch)
-			ht.str("migrate", &e.Hooks.Migrate)
-			ht.str("after_switch", &e.Hooks.AfterSwitch)
-			ht.str("after_deploy", &e.Hooks.AfterDeploy)
-			ht.duration("timeout", &e.Hooks.Timeout)
-			ht.finish(nil)
-		}
-	}
-	if v, p, ok := t.get("shared"); ok {
-		if st, ok := d.table(p, v); ok {
-			st.stringList("dirs", &e.Shared.Dirs)
-			st.stringList("files", &e.Shared.Files)
-			st.str("secrets_file", &e.Shared.SecretsFile)
-			st.finish(nil)
-		}
-	}
+	t.sub("hooks", func(ht *table) {
+		ht.str("build", &e.Hooks.Build)
+		ht.str("before_switch", &e.Hooks.BeforeSwitch)
+		ht.str("migrate", &e.Hooks.Migrate)
+		ht.str("after_switch", &e.Hooks.AfterSwitch)
+		ht.str("after_deploy", &e.Hooks.AfterDeploy)
+		ht.duration("timeout", &e.Hooks.Timeout)
+	})
+	t.sub("shared", func(st *table) {
+		st.stringList("dirs", &e.Shared.Dirs)
+		st.stringList("files", &e.Shared.Files)
+		st.str("secrets_file", &e.Shared.SecretsFile)
+	})
 	if v, p, ok := t.get("env"); ok {
 		if et, ok := d.table(p, v); ok {
 			e.Env = map[string]string{}

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"bytes"
 	_ "embed"
+	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 )
 
 //go:embed example.toml
@@ -15,6 +19,19 @@ var example []byte
 // Example returns a commented example configuration, as written by
 // `slipway init`. It parses as is; its key is a placeholder to replace.
 func Example() []byte { return append([]byte(nil), example...) }
+
+// ExampleWithDataDir is Example with data_dir set to dir, for an
+// installation whose data lives in a fixed place (/var/lib/slipway).
+func ExampleWithDataDir(dir string) ([]byte, error) {
+	if dir == "" || strings.ContainsAny(dir, "\"\\") || strings.IndexFunc(dir, unicode.IsControl) >= 0 {
+		return nil, fmt.Errorf("data directory %q: give a path without quotes, backslashes or control characters", dir)
+	}
+	const line = "\ndata_dir = \"slipway-data\"\n"
+	if !bytes.Contains(example, []byte(line)) {
+		return nil, errors.New("the example configuration has no data_dir line")
+	}
+	return bytes.Replace(example, []byte(line), []byte("\ndata_dir = \""+dir+"\"\n"), 1), nil
+}
 
 // Default returns the configuration used when there is no config file: a
 // newcomer pushing to this machine.

@@ -871,3 +871,22 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleWithDataDir(t *testing.T) {
+	text, err := ExampleWithDataDir("/var/lib/slipway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(text, filepath.Join(t.TempDir(), "slipway.toml"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.DataDir != "/var/lib/slipway" {
+		t.Errorf("data_dir = %q, want /var/lib/slipway", c.DataDir)
+	}
+	for _, bad := range []string{"", `a"b`, `a\b`, "a\nb"} {
+		if _, err := ExampleWithDataDir(bad); err == nil {
+			t.Errorf("ExampleWithDataDir(%q) accepted", bad)
+		}
+	}
+}

@@ -18,11 +18,19 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 	fs.Usage = c.Usage
 	path := fs.String("config", "slipway.toml", "where to write the configuration")
 	force := fs.Bool("force", false, "overwrite an existing file")
+	dataDir := fs.String("data-dir", "", "set data_dir in the written file (default: slipway-data beside it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	text := config.Example()
+	if *dataDir != "" {
+		var err error
+		if text, err = config.ExampleWithDataDir(*dataDir); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if *force {
@@ -35,7 +43,7 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(config.Example()); err != nil {
+	if _, err := f.Write(text); err != nil {
 		f.Close()
 		return err
 	}
@@ -49,10 +57,11 @@ func (c *initCommand) Run(ctx context.Context, args []string) error {
 var errExist = fs.ErrExist
 
 func (c *initCommand) Usage() {
-	fmt.Fprintln(os.Stderr, `Usage: slipway init [--config FILE] [--force]
+	fmt.Fprintln(os.Stderr, `Usage: slipway init [--config FILE] [--data-dir DIR] [--force]
 
 Writes a commented example configuration (default ./slipway.toml).
 
-Example:
-  slipway init && $EDITOR slipway.toml && slipway check`)
+Examples:
+  slipway init && $EDITOR slipway.toml && slipway check
+  slipway init --config /etc/slipway/slipway.toml --data-dir /var/lib/slipway`)
 }

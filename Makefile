@@ -2,10 +2,13 @@
 
 GO ?= go
 
-.PHONY: build run deps test fuzz bench lint clean
+.PHONY: build run deps test test-package fuzz bench lint package dist clean
+
+VERSION ?= $(shell scripts/version.sh)
+LDFLAGS = -X main.version=$(VERSION)
 
 build:
-	$(GO) build -o bin/slipway ./cmd/slipway
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/slipway ./cmd/slipway
 
 # Serves with the built-in default configuration; the binary prints the git
 # remote to add and the push command to try.
@@ -20,7 +23,13 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) test-package
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+# Builds the Debian package from a real binary, unpacks it with dpkg and
+# checks the binary, the configuration and the systemd unit (packaging/).
+test-package:
+	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Fuzzes what parses untrusted input: the config loader, ref and repository names, ssh commands,
 # the proc-receive hook protocol and output masking. make test runs each
@@ -47,5 +56,27 @@ lint:
 	if [ -z "$$sc" ] && [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then sc="$$($(GO) env GOPATH)/bin/staticcheck"; fi; \
 	if [ -n "$$sc" ]; then echo "$$sc ./..."; "$$sc" ./...; else echo "lint: staticcheck not installed, skipped"; fi
 
+# dist/slipway_VERSION_ARCH.deb: the binary, a hardened systemd unit running
+# as the system user slipway, /etc/slipway/slipway.toml from `slipway init`
+# and /var/lib/slipway. packaging/ is its own module, so the packager's
+# dependencies never reach the server's.
+package: build
+	mkdir -p dist
+	bin/slipway init --force --config dist/slipway.toml --data-dir /var/lib/slipway >/dev/null
+	cd packaging && $(GO) run . -binary ../bin/slipway -config ../dist/slipway.toml -version $(VERSION) -arch $$($(GO) env GOARCH) -out ../dist
+
+# Release binaries and packages for linux/amd64 and linux/arm64, with
+# dist/SHA256SUMS.
+DIST_ARCHES = amd64 arm64
+dist: build
+	rm -rf dist && mkdir -p dist
+	bin/slipway init --force --config dist/slipway.toml --data-dir /var/lib/slipway >/dev/null
+	for arch in $(DIST_ARCHES); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o dist/slipway-$(VERSION)-linux-$$arch ./cmd/slipway || exit 1; \
+		(cd packaging && $(GO) run . -binary ../dist/slipway-$(VERSION)-linux-$$arch -config ../dist/slipway.toml -version $(VERSION) -arch $$arch -out ../dist) || exit 1; \
+	done
+	rm dist/slipway.toml
+	cd dist && sha256sum slipway-* slipway_*.deb > SHA256SUMS
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

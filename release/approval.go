@@ -27,6 +27,9 @@ var (
 	// ErrNotApproved means a release may not go live in an environment
 	// with approval = true because nobody approved it there.
 	ErrNotApproved = errors.New("release not approved")
+	// ErrLiveRelease means a release is, or has been, live, so it is not
+	// waiting for an approval and cannot be rejected.
+	ErrLiveRelease = errors.New("release has been live")
 )
 
 // NotApprovedError refuses to make a release live in an environment with
@@ -226,11 +229,45 @@ func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Enviro
 		return err
 	}
 	defer unlock()
+	// A release that is or was live is not waiting for anything: removing
+	// it and writing "not approved" would leave the history without the
+	// release that runs.
+	rels, err := History(ctx, repo)
+	if err != nil {
+		return fmt.Errorf("read the history of %s: %w", app.Name, err)
+	}
+	for _, r := range rels {
+		if r.Name != rel || r.Env != env.Name || !r.WentLive() {
+			continue
+		}
+		// A pending entry for it was left by a release that went live
+		// without Approve (while the environment had no approval).
+		e.clearPending(app.Name, env.Name, rel)
+		if live := LiveRelease(rels, env.Name); live != nil && live.Name == rel {
+			return fmt.Errorf("%w: %s is live in %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
+				ErrLiveRelease, rel, env.Name, app.Name, env.Name)
+		}
+		return fmt.Errorf("%w: %s has been live in %s already, so it cannot be rejected; only a release waiting for approval can",
+			ErrLiveRelease, rel, env.Name)
+	}
 	p, err := e.pendingFor(ctx, app, env, repo, rel)
 	if err != nil {
 		return err
 	}
 	return e.drop(ctx, env, p, "rejected by "+user+": "+reason, user, key)
+}
+
+// clearPending forgets the pending release of app/env if it is rel.
+func (e *Engine) clearPending(app, env, rel string) {
+	p, err := e.PendingRelease(app, env)
+	if err != nil || p == nil || p.Release != rel {
+		return
+	}
+	if err := os.Remove(e.pendingFile(app, env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.Log.Error().Err(err).Str("app", app).Str("env", env).Msg("cannot remove a pending release that went live")
+		return
+	}
+	e.Log.Info().Str("app", app).Str("env", env).Str("release", rel).Msg("pending release went live; no longer waiting")
 }
 
 // pendingFor returns the pending release rel of env, expiring it if its
@@ -250,20 +287,36 @@ func (e *Engine) pendingFor(ctx context.Context, app *config.App, env *config.En
 	return p, nil
 }
 
-// drop removes a pending release from the hosts and from disk.
+// drop removes a pending release from the hosts and from disk. It changes
+// nothing if a host runs the release: the history may not know it is live.
 func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, why, user, key string) error {
+	var hosts []Host
+	defer func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
 	for _, name := range p.Hosts {
 		h, err := e.connect(ctx, env, name)
 		if err != nil {
 			continue
 		}
+		hosts = append(hosts, h)
+		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		cur, err := h.Current(cctx)
+		cancel()
+		if err == nil && cur == p.Release {
+			return fmt.Errorf("%w: %s runs on %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
+				ErrLiveRelease, p.Release, name, p.App, p.Env)
+		}
+	}
+	for _, h := range hosts {
 		rctx, cancel := context.WithTimeout(ctx, pruneTimeout)
-		err = h.Remove(rctx, p.Release)
+		err := h.Remove(rctx, p.Release)
 		cancel()
 		if err != nil {
-			e.Log.Warn().Str("host", name).Err(err).Msg("cannot remove a dropped release")
+			e.Log.Warn().Str("host", h.Name()).Err(err).Msg("cannot remove a dropped release")
 		}
-		h.Close()
 	}
 	if err := os.Remove(e.pendingFile(p.App, p.Env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -300,7 +353,9 @@ func (e *Engine) ExpirePending(ctx context.Context, cfg *config.Config) {
 		if err != nil {
 			continue // a deploy is running; try next time
 		}
-		e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", "")
+		if err := e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", ""); err != nil {
+			e.Log.Warn().Str("app", app).Str("env", envName).Err(err).Msg("cannot drop an expired release")
+		}
 		unlock()
 	}
 }

@@ -734,6 +734,12 @@ func (c *command) reject(args []string) int {
 		return exitFailed
 	}
 	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, release.Sanitize(*reason, 200))
+	if errors.Is(err, release.ErrLiveRelease) {
+		msg := strings.TrimPrefix(err.Error(), release.ErrLiveRelease.Error()+": ")
+		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + msg})
+		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+		return exitFailed
+	}
 	if err != nil {
 		fmt.Fprintf(c.errw, "slipway: %v\n", err)
 		return exitFailed

@@ -350,6 +350,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	}
 	var locked *release.LockedError
 	var failed *release.DeployError
+	var notApproved *release.NotApprovedError
 	switch {
 	case errors.As(err, &locked):
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
@@ -369,6 +370,9 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	case errors.Is(err, release.ErrPending):
 		fmt.Fprintf(out, "%v\n", err)
 		return refused("a release waits for approval in " + env.Name)
+	case errors.As(err, &notApproved):
+		fmt.Fprintf(out, "%s\n", notApproved.Error())
+		return refused(notApproved.Short())
 	case errors.Is(err, release.ErrNeverLive):
 		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
 		return refused(rollback + " never went live; force it with git push -o force or rollback --force")

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slipwayhq/slipway/audit"
@@ -23,7 +24,75 @@ var (
 	ErrNoPending = errors.New("no release is waiting for approval")
 	// ErrNotApprover means the user may not approve this release.
 	ErrNotApprover = errors.New("not allowed to approve")
+	// ErrNotApproved means a release may not go live in an environment
+	// with approval = true because nobody approved it there.
+	ErrNotApproved = errors.New("release not approved")
+	// ErrLiveRelease means a release is, or has been, live, so it is not
+	// waiting for an approval and cannot be rejected.
+	ErrLiveRelease = errors.New("release has been live")
 )
+
+// NotApprovedError refuses to make a release live in an environment with
+// approval = true without an approval. Its message is the one sentence a
+// user reads; Short fits in git's `! [remote rejected]` line.
+type NotApprovedError struct {
+	App, Env, Release string
+	Pusher            string // who pushed the release
+	// State is "waiting" (staged, an approver must act), "rejected"
+	// (rejected or expired) or "never" (it never got as far as an approval).
+	State  string
+	Detail string // for "rejected": the note's reason
+}
+
+func (e *NotApprovedError) Error() string {
+	switch e.State {
+	case "waiting":
+		return fmt.Sprintf("%s is waiting for approval in %s and a rollback cannot make it live; an approver other than %s must run ssh <server> approve %s %s %s",
+			e.Release, e.Env, e.Pusher, e.App, e.Env, e.Release)
+	case "rejected":
+		return fmt.Sprintf("%s was not approved for %s (%s); push its commit again and have an approver run ssh <server> approve %s %s",
+			e.Release, e.Env, e.Detail, e.App, e.Env)
+	default:
+		return fmt.Sprintf("%s was never approved for %s; push it again and have an approver run ssh <server> approve %s %s",
+			e.Release, e.Env, e.App, e.Env)
+	}
+}
+
+// Short is the reason in a push's `! [remote rejected]` line.
+func (e *NotApprovedError) Short() string {
+	if e.State == "waiting" {
+		return e.Release + " waits for approval in " + e.Env
+	}
+	return e.Release + " was never approved for " + e.Env
+}
+
+func (e *NotApprovedError) Is(target error) bool { return target == ErrNotApproved }
+
+// checkApproved is the rule every way of making an existing release live
+// again goes through (a rollback by push or over SSH, with or without
+// force, by any user, admins included): in an environment with
+// approval = true, only a release that has been live there, or that an
+// approver approved there (and whose deploy then failed or was cut short),
+// may go live without a new approval. So a staged release goes live only
+// through Approve, and one an approver rejected stays rejected. A new
+// release always stages there (see deploy.run). Environments without
+// approval allow everything.
+func checkApproved(app string, env *config.Environment, target *Release) error {
+	if !env.Approval || target.WentLive() || target.ApprovedBy != "" {
+		return nil
+	}
+	ne := &NotApprovedError{App: app, Env: env.Name, Release: target.Name, Pusher: target.User, State: "never"}
+	if n := len(target.Events); n > 0 {
+		last := target.Events[n-1]
+		switch {
+		case last.Outcome == OutcomePending:
+			ne.State = "waiting"
+		case last.Outcome == OutcomeFailed && strings.HasPrefix(last.Detail, "not approved: "):
+			ne.State, ne.Detail = "rejected", strings.TrimPrefix(last.Detail, "not approved: ")
+		}
+	}
+	return ne
+}
 
 // Pending is a release staged on every host (uploaded, linked, prepared)
 // that goes live only when another user approves it. It is kept on disk
@@ -101,6 +170,15 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 		return nil, err
 	}
 	e.Audit.Append(audit.Record{Event: "approved", User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
+	// The history keeps the approval too: if this deploy fails, the
+	// release may still be rolled back to later (see checkApproved).
+	mu := e.appMutex(app.Name)
+	mu.Lock()
+	err = recordEvent(ctx, repo, p.Commit, Event{Release: rel, Env: env.Name, Outcome: EventApproved, Time: time.Now(), User: approver, Detail: "pushed by " + p.User})
+	mu.Unlock()
+	if err != nil {
+		e.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Str("release", rel).Msg("cannot record the approval")
+	}
 
 	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
 	d, done, err := e.newDeploy(req, out)
@@ -151,11 +229,45 @@ func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Enviro
 		return err
 	}
 	defer unlock()
+	// A release that is or was live is not waiting for anything: removing
+	// it and writing "not approved" would leave the history without the
+	// release that runs.
+	rels, err := History(ctx, repo)
+	if err != nil {
+		return fmt.Errorf("read the history of %s: %w", app.Name, err)
+	}
+	for _, r := range rels {
+		if r.Name != rel || r.Env != env.Name || !r.WentLive() {
+			continue
+		}
+		// A pending entry for it was left by a release that went live
+		// without Approve (while the environment had no approval).
+		e.clearPending(app.Name, env.Name, rel)
+		if live := LiveRelease(rels, env.Name); live != nil && live.Name == rel {
+			return fmt.Errorf("%w: %s is live in %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
+				ErrLiveRelease, rel, env.Name, app.Name, env.Name)
+		}
+		return fmt.Errorf("%w: %s has been live in %s already, so it cannot be rejected; only a release waiting for approval can",
+			ErrLiveRelease, rel, env.Name)
+	}
 	p, err := e.pendingFor(ctx, app, env, repo, rel)
 	if err != nil {
 		return err
 	}
 	return e.drop(ctx, env, p, "rejected by "+user+": "+reason, user, key)
+}
+
+// clearPending forgets the pending release of app/env if it is rel.
+func (e *Engine) clearPending(app, env, rel string) {
+	p, err := e.PendingRelease(app, env)
+	if err != nil || p == nil || p.Release != rel {
+		return
+	}
+	if err := os.Remove(e.pendingFile(app, env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.Log.Error().Err(err).Str("app", app).Str("env", env).Msg("cannot remove a pending release that went live")
+		return
+	}
+	e.Log.Info().Str("app", app).Str("env", env).Str("release", rel).Msg("pending release went live; no longer waiting")
 }
 
 // pendingFor returns the pending release rel of env, expiring it if its
@@ -175,20 +287,36 @@ func (e *Engine) pendingFor(ctx context.Context, app *config.App, env *config.En
 	return p, nil
 }
 
-// drop removes a pending release from the hosts and from disk.
+// drop removes a pending release from the hosts and from disk. It changes
+// nothing if a host runs the release: the history may not know it is live.
 func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, why, user, key string) error {
+	var hosts []Host
+	defer func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
 	for _, name := range p.Hosts {
 		h, err := e.connect(ctx, env, name)
 		if err != nil {
 			continue
 		}
+		hosts = append(hosts, h)
+		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		cur, err := h.Current(cctx)
+		cancel()
+		if err == nil && cur == p.Release {
+			return fmt.Errorf("%w: %s runs on %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
+				ErrLiveRelease, p.Release, name, p.App, p.Env)
+		}
+	}
+	for _, h := range hosts {
 		rctx, cancel := context.WithTimeout(ctx, pruneTimeout)
-		err = h.Remove(rctx, p.Release)
+		err := h.Remove(rctx, p.Release)
 		cancel()
 		if err != nil {
-			e.Log.Warn().Str("host", name).Err(err).Msg("cannot remove a dropped release")
+			e.Log.Warn().Str("host", h.Name()).Err(err).Msg("cannot remove a dropped release")
 		}
-		h.Close()
 	}
 	if err := os.Remove(e.pendingFile(p.App, p.Env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -225,7 +353,9 @@ func (e *Engine) ExpirePending(ctx context.Context, cfg *config.Config) {
 		if err != nil {
 			continue // a deploy is running; try next time
 		}
-		e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", "")
+		if err := e.drop(ctx, env, p, "expired at "+p.Expires.Format(time.RFC3339), "slipway", ""); err != nil {
+			e.Log.Warn().Str("app", app).Str("env", envName).Err(err).Msg("cannot drop an expired release")
+		}
 		unlock()
 	}
 }

@@ -311,6 +311,9 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 	} else {
 		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
 	}
+	// A staged release made live by a rollback (possible only while the
+	// environment has no approval) no longer waits for one.
+	d.e.clearPending(req.App.Name, req.Env.Name, d.rel)
 }
 
 // ship exports the tree and uploads it to every host. Nothing is live yet.

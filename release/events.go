@@ -24,6 +24,14 @@ const (
 	OutcomePending     = "pending"     // staged on every host, waiting for approval
 )
 
+// EventApproved marks the moment an approver let a staged release go on
+// (`<release> <env> approved <time> by <approver>: pushed by <pusher>`).
+// It is not an outcome: the line before it (pending) or after it (live,
+// failed) says how the release ended. It is what lets a release that was
+// approved but failed be rolled back to with force in an environment
+// with approval = true.
+const EventApproved = "approved"
+
 // Event is one line of a release's history, stored in NotesRef on the
 // released commit as:
 //
@@ -82,7 +90,9 @@ type Release struct {
 	Reason   string    `json:"reason,omitempty"`   // for failed and rolled-back
 	LiveAt   time.Time `json:"live_at,omitzero"`   // when it last went live
 	Duration string    `json:"duration,omitempty"` // of its deploy, when known
-	Events   []Event   `json:"-"`
+	// ApprovedBy is the approver who last let it go on, "" if none did.
+	ApprovedBy string  `json:"-"`
+	Events     []Event `json:"-"`
 }
 
 // WentLive reports whether the release was ever live.
@@ -155,6 +165,10 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 			continue
 		}
 		rel.Events = append(rel.Events, ev)
+		if ev.Outcome == EventApproved {
+			rel.ApprovedBy = ev.User
+			continue
+		}
 		rel.Outcome = ev.Outcome
 		switch ev.Outcome {
 		case OutcomeLive:

@@ -44,6 +44,10 @@ func (e *Engine) checkRollback(ctx context.Context, req Request) (string, error)
 			return "", fmt.Errorf("%s already runs %s", req.Env.Name, target.Name)
 		}
 	}
+	// Before Force: force overrides "never went live", never a missing approval.
+	if err := checkApproved(req.App.Name, req.Env, target); err != nil {
+		return "", err
+	}
 	if !target.WentLive() && !req.Force {
 		return "", fmt.Errorf("%w: %s %s on %s: %s; push with -o force to roll back to it anyway",
 			ErrNeverLive, target.Name, target.Outcome, target.Time.UTC().Format(time.DateOnly), orNone(target.Reason))

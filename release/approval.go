@@ -182,6 +182,9 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 
 	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
 	d, done, err := e.newDeploy(req, out)
+	if err == nil {
+		d.action, d.actor = ActionApprove, approver
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,31 @@ type Request struct {
 	Rollback string
 	// Force allows a rollback to a release that never went live.
 	Force bool
+	// Promote marks a deploy of a commit that is already a release (a
+	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
+	Promote bool
+}
+
+// Action says why a deploy runs. Hooks see it as SLIPWAY_ACTION.
+type Action string
+
+// The actions.
+const (
+	ActionDeploy   Action = "deploy"   // a push of a new commit
+	ActionRollback Action = "rollback" // an earlier release, again
+	ActionPromote  Action = "promote"  // a release tag pushed to another deploy branch
+	ActionApprove  Action = "approve"  // a staged release taken live by an approver
+)
+
+// action is what req asks for, before any approval.
+func (req Request) action() Action {
+	switch {
+	case req.Rollback != "":
+		return ActionRollback
+	case req.Promote:
+		return ActionPromote
+	}
+	return ActionDeploy
 }
 
 // Result is a successful deploy.
@@ -143,7 +168,7 @@ func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), 
 		values = append(values, v)
 	}
 	masked := hooks.NewMasker(out, values)
-	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues}
+	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, action: req.action(), actor: req.User}
 	d.p.secrets = values
 	d.log = e.Log.With().Str("app", req.App.Name).Str("env", req.Env.Name).Str("user", req.User).Logger()
 	return d, func() { masked.Close() }, nil
@@ -158,6 +183,8 @@ type deploy struct {
 	start time.Time
 
 	rel      string
+	action   Action
+	actor    string // who makes it happen: the pusher, or the approver
 	from     string // rollback only: the live release being replaced
 	secrets  map[string]string
 	j        *journal

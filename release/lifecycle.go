@@ -305,7 +305,7 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	}
 	summary, _ := json.Marshal(map[string]any{
 		"app": d.req.App.Name, "env": d.req.Env.Name, "release": d.rel, "commit": d.req.Commit,
-		"user": d.req.User, "hosts": hosts, "previous": previousOf(d), "rollback": d.req.Rollback != "",
+		"user": d.req.User, "action": d.action, "by": d.actor, "hosts": hosts, "previous": previousOf(d), "rollback": d.req.Rollback != "",
 		"duration_seconds": time.Since(d.start).Seconds(), "outcome": OutcomeLive,
 	})
 	actx, cancel := context.WithTimeout(ctx, d.hookTimeout())
@@ -351,6 +351,8 @@ func (d *deploy) hookEnv(h Host) []string {
 		"SLIPWAY_COMMIT="+d.req.Commit,
 		"SLIPWAY_PREVIOUS_RELEASE="+prev,
 		"SLIPWAY_HOST="+host,
+		"SLIPWAY_USER="+d.actor,
+		"SLIPWAY_ACTION="+string(d.action),
 	)
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -209,9 +210,9 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		return r
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		tag := strings.TrimPrefix(c.Ref, "refs/tags/")
-		if strings.HasPrefix(tag, "v") {
-			fmt.Fprintf(out, "tags v* are release numbers that Slipway gives; push a branch to deploy\n")
-			return refused("v* tags are reserved for releases")
+		if releaseTag.MatchString(tag) {
+			fmt.Fprintf(out, "tag %s looks like a release number, and those are given by Slipway; push a branch to deploy (tags like v1.4.2 are stored as they are)\n", tag)
+			return refused("tags v and a number are reserved for releases")
 		}
 		if !config.ValidBranch(tag) {
 			return refused("invalid tag name")
@@ -231,6 +232,10 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		return refused("only branches and tags can be pushed")
 	}
 }
+
+// releaseTag is a tag Slipway may give a release: v and digits only. Any
+// other tag, v1.4.2 included, belongs to the pusher.
+var releaseTag = regexp.MustCompile(`^v[0-9]+$`)
 
 // rollbackRef recognizes the refs a rollback is pushed to: rollback and
 // rollback/<env>, as a branch or (for git push deploy v41:rollback, where

@@ -23,6 +23,7 @@ import (
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/secrets"
 )
 
 // Extension keys set on the connection once a key has proven itself.
@@ -188,9 +189,45 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(code)
 	default:
 		code := s.runCommand(sess, id, args)
-		log.Info().Str("command", printable(sess.RawCommand())).Int("exit", code).Msg("command")
+		log.Info().Str("command", loggedCommand(args)).Int("exit", code).Msg("command")
 		sess.Exit(code)
 	}
+}
+
+// loggedCommand is how the server log shows a command: its arguments,
+// never the raw line. A secrets command shows only its verb, app,
+// environment and secret names; anything that may be a value (an argument
+// after set's NAME, the VALUE of NAME=VALUE, a word that is not a valid
+// name) becomes ***.
+func loggedCommand(args []string) string {
+	if len(args) == 0 || args[0] != "secrets" {
+		return printable(strings.Join(args, " "))
+	}
+	out := []string{"secrets"}
+	for i, a := range args[1:] {
+		switch {
+		case i == 0: // the verb
+			if a != "set" && a != "list" && a != "unset" {
+				a = "***"
+			}
+		case i <= 2: // APP ENV
+			if !config.ValidName(a) {
+				a = "***"
+			}
+		default:
+			name, _, hasValue := strings.Cut(a, "=")
+			switch {
+			case !secrets.ValidName(name):
+				a = "***"
+			case hasValue:
+				a = name + "=***"
+			case i > 3 && args[1] == "set":
+				a = "***"
+			}
+		}
+		out = append(out, a)
+	}
+	return printable(strings.Join(out, " "))
 }
 
 // serveGit runs the system git for a git-receive-pack or git-upload-pack

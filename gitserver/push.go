@@ -118,6 +118,12 @@ func (s *Server) handleHook(conn net.Conn) {
 	}
 	p := v.(*pushSession)
 	out := &lineWriter{conn: conn, enc: json.NewEncoder(conn)}
+	if !s.authorized(p.identity) {
+		s.Log.Info().Str("user", p.User).Str("key", p.Key).Str("app", p.App).Msg("push refused: the key is no longer authorized for this user")
+		fmt.Fprintln(out, keyRefusal(p.identity))
+		out.send(hookMessage{Report: rejectAll(req.Commands, "key no longer authorized"), Done: true})
+		return
+	}
 
 	// The deploy belongs to the daemon: it runs to the end (or rolls back)
 	// even if the pusher goes away.

@@ -28,8 +28,9 @@ import (
 
 // Extension keys set on the connection once a key has proven itself.
 const (
-	extUser = "slipway-user"
-	extKey  = "slipway-key-fp"
+	extUser    = "slipway-user"
+	extKey     = "slipway-key-fp"
+	extKeyWire = "slipway-key" // the key itself, in SSH wire format
 )
 
 // Server is Slipway's SSH server.
@@ -140,15 +141,17 @@ func (s *Server) verifiedKey(conn gossh.ConnMetadata, key gossh.PublicKey, perms
 		hc.(*handshakeConn).authenticated()
 	}
 	return &gossh.Permissions{Extensions: map[string]string{
-		extUser: u.Name,
-		extKey:  gossh.FingerprintSHA256(key),
+		extUser:    u.Name,
+		extKey:     gossh.FingerprintSHA256(key),
+		extKeyWire: string(key.Marshal()),
 	}}, nil
 }
 
 // identity is who is on the other end of a session.
 type identity struct {
-	User string
-	Key  string // fingerprint of the key that signed
+	User   string
+	Key    string          // fingerprint of the key that signed
+	PubKey gossh.PublicKey // the key that signed
 }
 
 func sessionIdentity(sess ssh.Session) (identity, bool) {
@@ -156,11 +159,30 @@ func sessionIdentity(sess ssh.Session) (identity, bool) {
 	if !ok || conn.Permissions == nil {
 		return identity{}, false
 	}
-	u, k := conn.Permissions.Extensions[extUser], conn.Permissions.Extensions[extKey]
+	ext := conn.Permissions.Extensions
+	u, k := ext[extUser], ext[extKey]
 	if u == "" || k == "" {
 		return identity{}, false
 	}
-	return identity{User: u, Key: k}, true
+	pub, err := gossh.ParsePublicKey([]byte(ext[extKeyWire]))
+	if err != nil {
+		return identity{}, false
+	}
+	return identity{User: u, Key: k, PubKey: pub}, true
+}
+
+// authorized reports whether the configuration in force still binds id's
+// key to id's user. A connection authenticates once, and a reload may
+// since have removed the key or given it to someone else; every session
+// and every push is checked again.
+func (s *Server) authorized(id identity) bool {
+	u, ok := s.Config().UserForKey(id.PubKey)
+	return ok && u.Name == id.User
+}
+
+// keyRefusal is what a user whose key a reload removed is told.
+func keyRefusal(id identity) string {
+	return fmt.Sprintf("slipway: your key is no longer authorized for %s on this server (%s); ask an admin to add it to the configuration, then connect again", id.User, id.Key)
 }
 
 func (s *Server) handleSession(sess ssh.Session) {
@@ -170,14 +192,14 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(1)
 		return
 	}
-	if _, ok := s.Config().User(id.User); !ok {
-		// The user was removed by a configuration reload.
-		fmt.Fprintln(sess.Stderr(), "Permission denied.")
+	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
+	if !s.authorized(id) {
+		log.Info().Msg("session refused: the key is no longer authorized for this user")
+		fmt.Fprintln(sess.Stderr(), keyRefusal(id))
 		sess.Exit(1)
 		return
 	}
 	args := sess.Command()
-	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
 	if len(args) == 0 {
 		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText)
 		sess.Exit(0)

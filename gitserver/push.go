@@ -111,6 +111,13 @@ func (s *Server) handleHook(conn net.Conn) {
 		s.Log.Warn().Err(err).Msg("bad request on hook socket")
 		return
 	}
+	// A hook belongs to a running receive-pack session, so a stop that
+	// waits for sessions lets it in.
+	if !s.sessions.enter(true) {
+		s.Log.Warn().Msg("hook request refused: the server is stopping")
+		return
+	}
+	defer s.sessions.leave()
 	v, ok := s.pushes.Load(req.Token)
 	if !ok {
 		s.Log.Warn().Msg("hook request with an unknown token refused")

@@ -33,6 +33,14 @@ const (
 	extKeyWire = "slipway-key" // the key itself, in SSH wire format
 )
 
+// DefaultStopTimeout bounds a graceful stop when Server.StopTimeout is 0.
+const DefaultStopTimeout = 20 * time.Minute
+
+// connGrace is how long a stop waits, once every session has ended, for
+// clients to close their connections before it closes them: a git push
+// hangs up by itself right after its session.
+const connGrace = 5 * time.Second
+
 // Server is Slipway's SSH server.
 type Server struct {
 	DataDir string
@@ -41,6 +49,9 @@ type Server struct {
 	Log     zerolog.Logger
 	// Version is reported by `ssh deploy version`.
 	Version string
+	// StopTimeout bounds how long a graceful stop waits for running
+	// sessions and deploys (DefaultStopTimeout if 0).
+	StopTimeout time.Duration
 
 	cfg    atomic.Pointer[config.Config]
 	repoMu sync.Mutex
@@ -48,6 +59,7 @@ type Server struct {
 	// handshakes maps a remote address to its connection until it has
 	// authenticated.
 	handshakes sync.Map
+	sessions   gate // SSH sessions and hook requests, which a stop lets finish
 	deploys    sync.WaitGroup
 	ctx        context.Context // lives as long as the daemon; deploys run under it
 	ssh        *ssh.Server
@@ -69,8 +81,12 @@ func (s *Server) Config() *config.Config { return s.cfg.Load() }
 func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
 
 // Serve accepts SSH connections on ln and hook connections on the unix
-// socket at sock until ctx is done. It then stops accepting, and waits for
-// running deploys to finish before returning.
+// socket at sock until ctx is done. It then stops: it closes ln at once,
+// refuses new sessions on open connections, lets running sessions finish
+// (a push hears its deploy to the end and its verdict), waits for deploys
+// whose pusher has gone, and closes every connection. A stop that takes
+// longer than StopTimeout closes everything and returns an error; a deploy
+// still running then is finished or undone by the next start's recovery.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) error {
 	s.ctx = context.WithoutCancel(ctx)
 	if err := s.installHook(exe); err != nil {
@@ -125,10 +141,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 		return err
 	case <-ctx.Done():
 	}
-	s.Log.Info().Msg("shutting down: no new connections; waiting for running deploys")
+	return s.stop(ln, hl)
+}
+
+// stop is the graceful stop described at Serve.
+func (s *Server) stop(ln net.Listener, hl *hookListener) error {
+	timeout := s.StopTimeout
+	if timeout <= 0 {
+		timeout = DefaultStopTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	ln.Close()
+	idle := s.sessions.close()
+	s.Log.Info().Dur("timeout", timeout).Msg("stopping: no new connections; running sessions and deploys may finish")
+
+	// Sessions first: until the last one ends, a push may still hand its
+	// deploy to the daemon. Once they have, no deploy can start.
+	drained := make(chan struct{})
+	go func() {
+		<-idle
+		s.deploys.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-deadline.C:
+		s.ssh.Close()
+		hl.ln.Close()
+		s.Log.Error().Dur("timeout", timeout).Msg("stop timed out; connections closed; a deploy still running is finished or undone at the next start")
+		return fmt.Errorf("stop timed out after %v with sessions or deploys still running", timeout)
+	}
+	grace, cancel := context.WithTimeout(context.Background(), connGrace)
+	s.ssh.Shutdown(grace) // waits for clients to hang up, or the grace
+	cancel()
 	s.ssh.Close()
-	s.deploys.Wait()
 	hl.close()
+	s.Log.Info().Msg("stopped")
 	return nil
 }
 
@@ -186,6 +235,12 @@ func keyRefusal(id identity) string {
 }
 
 func (s *Server) handleSession(sess ssh.Session) {
+	if !s.sessions.enter(false) {
+		fmt.Fprintln(sess.Stderr(), "slipway: the server is stopping; try again in a moment")
+		sess.Exit(1)
+		return
+	}
+	defer s.sessions.leave()
 	id, ok := sessionIdentity(sess)
 	if !ok {
 		fmt.Fprintln(sess.Stderr(), "Permission denied.")

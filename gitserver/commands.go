@@ -70,9 +70,14 @@ func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
 // command runs the command args for id; stdin carries a secret's value.
 func (s *Server) command(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer) int {
 	c := &command{s: s, id: id, out: out, errw: errw}
-	for _, a := range args {
+	for i, a := range args {
 		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
+			if args[0] == "secrets" {
+				// It may be a secret's value: never repeat it.
+				fmt.Fprintf(c.errw, "slipway: argument %d is too long or has control characters\n", i)
+			} else {
+				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
+			}
 			return exitUsage
 		}
 	}
@@ -556,6 +561,17 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		return usage()
 	}
 	verb, appName, envName := args[0], args[1], args[2]
+	if verb != "set" && verb != "list" && verb != "unset" {
+		return usage()
+	}
+	var setName string
+	if verb == "set" {
+		var err error
+		if setName, err = secretSetName(args[3:]); err != nil {
+			fmt.Fprintf(c.errw, "slipway: %v\n", err)
+			return exitUsage
+		}
+	}
 	if _, ok := c.apps(appName); !ok {
 		return exitUsage
 	}
@@ -589,8 +605,8 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 			fmt.Fprintln(c.out, n)
 		}
 		return exitOK
-	case verb == "set" && len(args) == 4:
-		name := args[3]
+	case verb == "set":
+		name := setName
 		if !secrets.ValidName(name) {
 			fmt.Fprintf(c.errw, "slipway: %v\n", secrets.ErrBadName)
 			return exitUsage
@@ -629,6 +645,24 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 	default:
 		return usage()
 	}
+}
+
+// errValueArgument is a secret's value typed on the command line.
+var errValueArgument = errors.New("secrets set reads the value from stdin, never from the command line, " +
+	"where shell history and process lists keep it; nothing was stored. " +
+	"Try: ssh ... secrets set APP ENV NAME < file, and remove the value from your shell history")
+
+// secretSetName reads the arguments of secrets set after APP ENV: one
+// NAME, whose value comes on stdin. Anything more is a value typed as an
+// argument; it is refused and must never be echoed or logged.
+func secretSetName(args []string) (string, error) {
+	switch {
+	case len(args) == 0:
+		return "", errors.New("usage: secrets set APP ENV NAME < value")
+	case len(args) > 1:
+		return "", errValueArgument
+	}
+	return args[0], nil
 }
 
 func (c *command) whoami() int {

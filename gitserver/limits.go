@@ -81,3 +81,49 @@ func (c *handshakeConn) authenticated() {
 	c.mu.Unlock()
 	c.Conn.SetDeadline(time.Time{})
 }
+
+// gate counts running sessions so that a graceful stop can wait for them.
+// Once closed it lets in only what belongs to a session still running.
+type gate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0 after close
+}
+
+// enter counts one more session, unless the gate is closed. inSession is
+// for work done on behalf of a running session (a push's hook): it gets
+// in while any session runs.
+func (g *gate) enter(inSession bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed && !(inSession && g.n > 0) {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closed && g.n == 0 && g.idle != nil {
+		close(g.idle)
+		g.idle = nil
+	}
+}
+
+// close refuses new sessions; the channel is closed once none runs.
+func (g *gate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	ch := make(chan struct{})
+	if g.n == 0 {
+		close(ch)
+	} else {
+		g.idle = ch
+	}
+	return ch
+}

@@ -88,3 +88,39 @@ func TestLimitListenerRefusesBeyondMax(t *testing.T) {
 		t.Fatal("a connection was refused after the slot was freed")
 	}
 }
+
+func TestGate(t *testing.T) {
+	var g gate
+	if !g.enter(false) {
+		t.Fatal("an open gate refused a session")
+	}
+	idle := g.close()
+	select {
+	case <-idle:
+		t.Fatal("idle while a session runs")
+	default:
+	}
+	if g.enter(false) {
+		t.Fatal("a closed gate let a new session in")
+	}
+	if !g.enter(true) {
+		t.Fatal("a closed gate refused a hook while its session runs")
+	}
+	g.leave()
+	g.leave()
+	select {
+	case <-idle:
+	default:
+		t.Fatal("not idle once every session has left")
+	}
+	if g.enter(true) {
+		t.Fatal("a closed, idle gate let a hook in")
+	}
+
+	var empty gate
+	select {
+	case <-empty.close():
+	default:
+		t.Fatal("a gate with no session is not idle at once")
+	}
+}

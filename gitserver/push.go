@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -110,6 +111,13 @@ func (s *Server) handleHook(conn net.Conn) {
 		s.Log.Warn().Err(err).Msg("bad request on hook socket")
 		return
 	}
+	// A hook belongs to a running receive-pack session, so a stop that
+	// waits for sessions lets it in.
+	if !s.sessions.enter(true) {
+		s.Log.Warn().Msg("hook request refused: the server is stopping")
+		return
+	}
+	defer s.sessions.leave()
 	v, ok := s.pushes.Load(req.Token)
 	if !ok {
 		s.Log.Warn().Msg("hook request with an unknown token refused")
@@ -117,6 +125,12 @@ func (s *Server) handleHook(conn net.Conn) {
 	}
 	p := v.(*pushSession)
 	out := &lineWriter{conn: conn, enc: json.NewEncoder(conn)}
+	if !s.authorized(p.identity) {
+		s.Log.Info().Str("user", p.User).Str("key", p.Key).Str("app", p.App).Msg("push refused: the key is no longer authorized for this user")
+		fmt.Fprintln(out, keyRefusal(p.identity))
+		out.send(hookMessage{Report: rejectAll(req.Commands, "key no longer authorized"), Done: true})
+		return
+	}
 
 	// The deploy belongs to the daemon: it runs to the end (or rolls back)
 	// even if the pusher goes away.
@@ -209,9 +223,9 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		return r
 	case strings.HasPrefix(c.Ref, "refs/tags/"):
 		tag := strings.TrimPrefix(c.Ref, "refs/tags/")
-		if strings.HasPrefix(tag, "v") {
-			fmt.Fprintf(out, "tags v* are release numbers that Slipway gives; push a branch to deploy\n")
-			return refused("v* tags are reserved for releases")
+		if releaseTag.MatchString(tag) {
+			fmt.Fprintf(out, "tag %s looks like a release number, and those are given by Slipway; push a branch to deploy (tags like v1.4.2 are stored as they are)\n", tag)
+			return refused("tags v and a number are reserved for releases")
 		}
 		if !config.ValidBranch(tag) {
 			return refused("invalid tag name")
@@ -231,6 +245,10 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		return refused("only branches and tags can be pushed")
 	}
 }
+
+// releaseTag is a tag Slipway may give a release: v and digits only. Any
+// other tag, v1.4.2 included, belongs to the pusher.
+var releaseTag = regexp.MustCompile(`^v[0-9]+$`)
 
 // rollbackRef recognizes the refs a rollback is pushed to: rollback and
 // rollback/<env>, as a branch or (for git push deploy v41:rollback, where

@@ -23,13 +23,23 @@ import (
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/secrets"
 )
 
 // Extension keys set on the connection once a key has proven itself.
 const (
-	extUser = "slipway-user"
-	extKey  = "slipway-key-fp"
+	extUser    = "slipway-user"
+	extKey     = "slipway-key-fp"
+	extKeyWire = "slipway-key" // the key itself, in SSH wire format
 )
+
+// DefaultStopTimeout bounds a graceful stop when Server.StopTimeout is 0.
+const DefaultStopTimeout = 20 * time.Minute
+
+// connGrace is how long a stop waits, once every session has ended, for
+// clients to close their connections before it closes them: a git push
+// hangs up by itself right after its session.
+const connGrace = 5 * time.Second
 
 // Server is Slipway's SSH server.
 type Server struct {
@@ -39,6 +49,9 @@ type Server struct {
 	Log     zerolog.Logger
 	// Version is reported by `ssh deploy version`.
 	Version string
+	// StopTimeout bounds how long a graceful stop waits for running
+	// sessions and deploys (DefaultStopTimeout if 0).
+	StopTimeout time.Duration
 
 	cfg    atomic.Pointer[config.Config]
 	repoMu sync.Mutex
@@ -46,6 +59,7 @@ type Server struct {
 	// handshakes maps a remote address to its connection until it has
 	// authenticated.
 	handshakes sync.Map
+	sessions   gate // SSH sessions and hook requests, which a stop lets finish
 	deploys    sync.WaitGroup
 	ctx        context.Context // lives as long as the daemon; deploys run under it
 	ssh        *ssh.Server
@@ -67,8 +81,12 @@ func (s *Server) Config() *config.Config { return s.cfg.Load() }
 func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
 
 // Serve accepts SSH connections on ln and hook connections on the unix
-// socket at sock until ctx is done. It then stops accepting, and waits for
-// running deploys to finish before returning.
+// socket at sock until ctx is done. It then stops: it closes ln at once,
+// refuses new sessions on open connections, lets running sessions finish
+// (a push hears its deploy to the end and its verdict), waits for deploys
+// whose pusher has gone, and closes every connection. A stop that takes
+// longer than StopTimeout closes everything and returns an error; a deploy
+// still running then is finished or undone by the next start's recovery.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) error {
 	s.ctx = context.WithoutCancel(ctx)
 	if err := s.installHook(exe); err != nil {
@@ -123,10 +141,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 		return err
 	case <-ctx.Done():
 	}
-	s.Log.Info().Msg("shutting down: no new connections; waiting for running deploys")
+	return s.stop(ln, hl)
+}
+
+// stop is the graceful stop described at Serve.
+func (s *Server) stop(ln net.Listener, hl *hookListener) error {
+	timeout := s.StopTimeout
+	if timeout <= 0 {
+		timeout = DefaultStopTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	ln.Close()
+	idle := s.sessions.close()
+	s.Log.Info().Dur("timeout", timeout).Msg("stopping: no new connections; running sessions and deploys may finish")
+
+	// Sessions first: until the last one ends, a push may still hand its
+	// deploy to the daemon. Once they have, no deploy can start.
+	drained := make(chan struct{})
+	go func() {
+		<-idle
+		s.deploys.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-deadline.C:
+		s.ssh.Close()
+		hl.ln.Close()
+		s.Log.Error().Dur("timeout", timeout).Msg("stop timed out; connections closed; a deploy still running is finished or undone at the next start")
+		return fmt.Errorf("stop timed out after %v with sessions or deploys still running", timeout)
+	}
+	grace, cancel := context.WithTimeout(context.Background(), connGrace)
+	s.ssh.Shutdown(grace) // waits for clients to hang up, or the grace
+	cancel()
 	s.ssh.Close()
-	s.deploys.Wait()
 	hl.close()
+	s.Log.Info().Msg("stopped")
 	return nil
 }
 
@@ -139,15 +190,17 @@ func (s *Server) verifiedKey(conn gossh.ConnMetadata, key gossh.PublicKey, perms
 		hc.(*handshakeConn).authenticated()
 	}
 	return &gossh.Permissions{Extensions: map[string]string{
-		extUser: u.Name,
-		extKey:  gossh.FingerprintSHA256(key),
+		extUser:    u.Name,
+		extKey:     gossh.FingerprintSHA256(key),
+		extKeyWire: string(key.Marshal()),
 	}}, nil
 }
 
 // identity is who is on the other end of a session.
 type identity struct {
-	User string
-	Key  string // fingerprint of the key that signed
+	User   string
+	Key    string          // fingerprint of the key that signed
+	PubKey gossh.PublicKey // the key that signed
 }
 
 func sessionIdentity(sess ssh.Session) (identity, bool) {
@@ -155,28 +208,53 @@ func sessionIdentity(sess ssh.Session) (identity, bool) {
 	if !ok || conn.Permissions == nil {
 		return identity{}, false
 	}
-	u, k := conn.Permissions.Extensions[extUser], conn.Permissions.Extensions[extKey]
+	ext := conn.Permissions.Extensions
+	u, k := ext[extUser], ext[extKey]
 	if u == "" || k == "" {
 		return identity{}, false
 	}
-	return identity{User: u, Key: k}, true
+	pub, err := gossh.ParsePublicKey([]byte(ext[extKeyWire]))
+	if err != nil {
+		return identity{}, false
+	}
+	return identity{User: u, Key: k, PubKey: pub}, true
+}
+
+// authorized reports whether the configuration in force still binds id's
+// key to id's user. A connection authenticates once, and a reload may
+// since have removed the key or given it to someone else; every session
+// and every push is checked again.
+func (s *Server) authorized(id identity) bool {
+	u, ok := s.Config().UserForKey(id.PubKey)
+	return ok && u.Name == id.User
+}
+
+// keyRefusal is what a user whose key a reload removed is told.
+func keyRefusal(id identity) string {
+	return fmt.Sprintf("slipway: your key is no longer authorized for %s on this server (%s); ask an admin to add it to the configuration, then connect again", id.User, id.Key)
 }
 
 func (s *Server) handleSession(sess ssh.Session) {
+	if !s.sessions.enter(false) {
+		fmt.Fprintln(sess.Stderr(), "slipway: the server is stopping; try again in a moment")
+		sess.Exit(1)
+		return
+	}
+	defer s.sessions.leave()
 	id, ok := sessionIdentity(sess)
 	if !ok {
 		fmt.Fprintln(sess.Stderr(), "Permission denied.")
 		sess.Exit(1)
 		return
 	}
-	if _, ok := s.Config().User(id.User); !ok {
-		// The user was removed by a configuration reload.
-		fmt.Fprintln(sess.Stderr(), "Permission denied.")
+	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
+	if !s.authorized(id) {
+		log.Info().Msg("session refused: the key is no longer authorized for this user")
+		fmt.Fprintln(sess.Stderr(), keyRefusal(id))
 		sess.Exit(1)
 		return
 	}
 	args := sess.Command()
-	log := s.Log.With().Str("user", id.User).Str("key", id.Key).Str("remote", sess.RemoteAddr().String()).Logger()
 	if len(args) == 0 {
 		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText)
 		sess.Exit(0)
@@ -188,9 +266,45 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(code)
 	default:
 		code := s.runCommand(sess, id, args)
-		log.Info().Str("command", printable(sess.RawCommand())).Int("exit", code).Msg("command")
+		log.Info().Str("command", loggedCommand(args)).Int("exit", code).Msg("command")
 		sess.Exit(code)
 	}
+}
+
+// loggedCommand is how the server log shows a command: its arguments,
+// never the raw line. A secrets command shows only its verb, app,
+// environment and secret names; anything that may be a value (an argument
+// after set's NAME, the VALUE of NAME=VALUE, a word that is not a valid
+// name) becomes ***.
+func loggedCommand(args []string) string {
+	if len(args) == 0 || args[0] != "secrets" {
+		return printable(strings.Join(args, " "))
+	}
+	out := []string{"secrets"}
+	for i, a := range args[1:] {
+		switch {
+		case i == 0: // the verb
+			if a != "set" && a != "list" && a != "unset" {
+				a = "***"
+			}
+		case i <= 2: // APP ENV
+			if !config.ValidName(a) {
+				a = "***"
+			}
+		default:
+			name, _, hasValue := strings.Cut(a, "=")
+			switch {
+			case !secrets.ValidName(name):
+				a = "***"
+			case hasValue:
+				a = name + "=***"
+			case i > 3 && args[1] == "set":
+				a = "***"
+			}
+		}
+		out = append(out, a)
+	}
+	return printable(strings.Join(out, " "))
 }
 
 // serveGit runs the system git for a git-receive-pack or git-upload-pack

@@ -34,15 +34,19 @@ import (
 type serveCommand struct{}
 
 func (c *serveCommand) Usage() {
-	fmt.Fprintln(os.Stderr, `Usage: slipway serve [--config FILE]
+	fmt.Fprintln(os.Stderr, `Usage: slipway serve [--config FILE] [--stop-timeout DURATION]
 
 Runs the SSH server that deploys on git push. Without --config it reads
 ./slipway.toml, or else runs on its built-in default: it listens on
 127.0.0.1:2222, accepts your own SSH keys, and deploys any app to this
 machine (branch main to staging, branch production to production).
 
-SIGHUP reloads the configuration; SIGTERM stops accepting connections and
-waits for running deploys to finish.
+SIGHUP reloads the configuration; it applies to the next session, also on
+connections already open. SIGTERM stops accepting connections, lets running
+pushes and commands finish (a pusher sees the deploy to the end), then
+exits; after --stop-timeout (default 20m) it closes what is left, and the
+next start finishes or undoes an interrupted deploy. A second SIGTERM
+stops at once.
 
 Example:
   slipway serve --config /etc/slipway/slipway.toml`)
@@ -52,11 +56,15 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("slipway serve", flag.ContinueOnError)
 	fs.Usage = c.Usage
 	path := fs.String("config", "", "configuration file (default ./slipway.toml, else the built-in default)")
+	stopTimeout := fs.Duration("stop-timeout", gitserver.DefaultStopTimeout, "how long SIGTERM waits for running pushes and deploys")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *stopTimeout <= 0 {
+		return usagef("--stop-timeout must be positive, like 20m")
 	}
 	cfg, embedded, err := loadConfig(*path)
 	if err != nil {
@@ -88,6 +96,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)
 	srv.Version = versionString()
+	srv.StopTimeout = *stopTimeout
 
 	// Interrupted deploys are settled before any push can start a new one.
 	if err := engine.Recover(ctx, cfg); err != nil {

@@ -42,16 +42,19 @@ const (
 )
 
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"expand":      cmdExpand,
-	"serve":       cmdServe,
-	"stop-server": cmdStopServer,
-	"kill-server": cmdKillServer,
-	"background":  cmdBackground,
-	"wait-bg":     cmdWaitBg,
-	"kill-bg":     cmdKillBg,
-	"wait-file":   cmdWaitFile,
-	"readlink":    cmdReadlink,
-	"sleep":       cmdSleep,
+	"expand":        cmdExpand,
+	"serve":         cmdServe,
+	"stop-server":   cmdStopServer,
+	"term-server":   cmdTermServer,
+	"wait-server":   cmdWaitServer,
+	"reload-server": cmdReloadServer,
+	"kill-server":   cmdKillServer,
+	"background":    cmdBackground,
+	"wait-bg":       cmdWaitBg,
+	"kill-bg":       cmdKillBg,
+	"wait-file":     cmdWaitFile,
+	"readlink":      cmdReadlink,
+	"sleep":         cmdSleep,
 }
 
 type stateKey struct{}
@@ -311,13 +314,93 @@ func cmdStopServer(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stop-server: no server was started")
 	}
 	p.signal(syscall.SIGTERM)
+	st.waitServer(neg, "stop-server")
+}
+
+// term-server
+//
+// Sends SIGTERM to slipway serve and returns at once, so that the script
+// can watch a graceful stop; wait-server collects the exit.
+func cmdTermServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! term-server (use ! wait-server)")
+	}
+	if len(args) != 0 {
+		ts.Fatalf("usage: term-server")
+	}
+	st := stateOf(ts)
+	if st.server == nil || st.server.exited() {
+		ts.Fatalf("term-server: no server is running")
+	}
+	st.server.signal(syscall.SIGTERM)
+}
+
+// wait-server
+//
+// Waits for slipway serve to exit after term-server, like stop-server
+// without the signal: it fails unless the server exits with status 0 (with
+// !, unless it exits non-zero) within 30s, counted from the call.
+func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 0 {
+		ts.Fatalf("usage: wait-server")
+	}
+	st := stateOf(ts)
+	if st.server == nil {
+		ts.Fatalf("wait-server: no server was started")
+	}
+	st.waitServer(neg, "wait-server")
+}
+
+func (st *scriptState) waitServer(neg bool, cmd string) {
+	ts, p := st.ts, st.server
 	if !p.waitFor(stopTimeout) {
 		st.quit(p)
-		ts.Fatalf("stop-server: slipway did not exit within %v of SIGTERM; killed it after SIGQUIT (goroutine dump in serve.log)", stopTimeout)
+		ts.Fatalf("%s: slipway did not exit within %v of SIGTERM; killed it after SIGQUIT (goroutine dump in serve.log)", cmd, stopTimeout)
 	}
 	ts.Logf("slipway serve: %s", p.status())
 	if failed := p.err != nil; failed != neg {
-		ts.Fatalf("stop-server: slipway serve ended with %s", p.status())
+		ts.Fatalf("%s: slipway serve ended with %s", cmd, p.status())
+	}
+}
+
+// reload-server
+//
+// Sends SIGHUP to slipway serve and waits until serve.log reports the
+// reload: it fails if the configuration was not reloaded (with !, if it
+// was), or if serve.log says neither within 30s.
+func cmdReloadServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 0 {
+		ts.Fatalf("usage: reload-server")
+	}
+	st := stateOf(ts)
+	p := st.server
+	if p == nil || p.exited() {
+		ts.Fatalf("reload-server: no server is running")
+	}
+	logPath := filepath.Join(st.work, "serve.log")
+	count := func() (ok, failed int) {
+		data, err := os.ReadFile(logPath)
+		ts.Check(err)
+		return strings.Count(string(data), "configuration reloaded"), strings.Count(string(data), "configuration not reloaded")
+	}
+	ok0, failed0 := count()
+	p.signal(syscall.SIGHUP)
+	giveUp := time.Now().Add(stopTimeout)
+	for {
+		ok, failed := count()
+		if ok > ok0 || failed > failed0 {
+			if reloaded := ok > ok0; reloaded == neg {
+				ts.Fatalf("reload-server: reloaded %v; serve.log ends with:\n%s", reloaded, tailFile(logPath, bgLogTailLines))
+			}
+			return
+		}
+		if p.exited() {
+			ts.Fatalf("reload-server: slipway exited (%s)", p.status())
+		}
+		if time.Now().After(giveUp) {
+			ts.Fatalf("reload-server: serve.log did not report the reload within %v", stopTimeout)
+		}
+		p.waitFor(pollInterval)
 	}
 }
 

@@ -232,8 +232,16 @@ func (h *Host) logSince(offset int64) string {
 }
 
 // sshdConfig renders the host's sshd_config. No Include, so nothing of the
-// machine's /etc/ssh/sshd_config applies; no SetEnv or AcceptEnv, so sessions
-// see sshd's own minimal environment.
+// machine's /etc/ssh/sshd_config applies; no AcceptEnv, so sessions see
+// sshd's own minimal environment, plus SHLVL=1.
+//
+// The hosts log in as the user running the tests, often root, whose
+// ~/.bashrc is the machine's and not the rig's: bash sources it for every
+// command sshd starts, unless SHLVL says it runs inside another shell. A
+// .bashrc that initialises a language manager (pyenv, nvm) costs seconds
+// per remote command on a busy machine, and a stale lock of one stalls
+// every login, so the rig's hosts skip it, as a deploy user's plain
+// shell would.
 func (h *Host) sshdConfig(port int) string {
 	lines := []string{
 		"ListenAddress 127.0.0.1",
@@ -259,6 +267,7 @@ func (h *Host) sshdConfig(port int) string {
 		"PrintMotd no",
 		"PrintLastLog no",
 		"X11Forwarding no",
+		"SetEnv SHLVL=1",
 	}
 	lines = append(lines, h.rig.optional...)
 	return strings.Join(lines, "\n") + "\n"

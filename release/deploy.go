@@ -41,6 +41,9 @@ type Request struct {
 	Rollback string
 	// Force allows a rollback to a release that never went live.
 	Force bool
+	// MaxReleaseSize bounds the export of Commit in bytes
+	// (max_release_size); 0 means no limit.
+	MaxReleaseSize int64
 }
 
 // Result is a successful deploy.
@@ -75,6 +78,10 @@ func (e *DeployError) Reason() string {
 		what = "health check failed while watching"
 	default:
 		what = e.Step + " failed"
+	}
+	var tl *TooLargeError
+	if errors.As(e.Err, &tl) {
+		return "release over max_release_size (" + exactBytes(tl.Limit) + ")"
 	}
 	if e.Host != "" {
 		what += " on " + e.Host
@@ -380,7 +387,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp)
+	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp, req.MaxReleaseSize)
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
@@ -626,7 +633,15 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
 		d.audit("failed", detail)
 		d.saveState(rctx)
-		d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
+		var tl *TooLargeError
+		switch {
+		case errors.As(de.Err, &tl) && tl.Written:
+			d.p.line("%s FAILED: %v; its export is removed and nothing reached a host; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "))
+		case errors.As(de.Err, &tl):
+			d.p.line("%s FAILED: %v; nothing was written; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "))
+		default:
+			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
+		}
 	}
 	return de
 }

@@ -110,12 +110,8 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 	}
 	st.Skipped = skipped
 	if limit > 0 {
-		var size int64
-		for _, te := range blobs {
-			size += te.size
-		}
-		if size > limit {
-			return nil, st, &TooLargeError{Commit: commit, Size: size, Files: len(blobs), Limit: limit}
+		if err := checkTreeSize(ctx, repo, commit, blobs, limit); err != nil {
+			return nil, st, err
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
@@ -324,6 +320,89 @@ func lsTree(ctx context.Context, repo, commit string) (map[string]treeEntry, []s
 		blobs[path.Clean(p)] = treeEntry{mode: f[0], oid: f[2], size: size}
 	}
 	return blobs, submodules, nil
+}
+
+// checkTreeSize refuses a tree whose blobs, counted once per path, add up
+// to more than limit. Paths that export-ignore leaves out are not counted;
+// finding them costs a scratch index, so it is done only for a tree that
+// would be refused otherwise.
+func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]treeEntry, limit int64) error {
+	total := func(skip func(string) bool) (size int64, files int) {
+		for p, te := range blobs {
+			if !skip(p) {
+				size += te.size
+				files++
+			}
+		}
+		return size, files
+	}
+	size, files := total(func(string) bool { return false })
+	if size <= limit {
+		return nil
+	}
+	ignored, err := exportIgnored(ctx, repo, commit, blobs)
+	if err != nil {
+		return err
+	}
+	if len(ignored) > 0 {
+		size, files = total(func(p string) bool {
+			for ; p != "."; p = path.Dir(p) {
+				if ignored[p] {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if size > limit {
+		return &TooLargeError{Commit: commit, Size: size, Files: files, Limit: limit}
+	}
+	return nil
+}
+
+// exportIgnored returns the files and directories of commit that have the
+// export-ignore attribute, as git archive reads it: from the tree's own
+// .gitattributes and the repository's info/attributes. The tree is read
+// into a scratch index outside the repository, removed on return.
+func exportIgnored(ctx context.Context, repo, commit string, blobs map[string]treeEntry) (map[string]bool, error) {
+	scratch, err := os.MkdirTemp("", "slipway-attr-")
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of %s: %w", short(commit), err)
+	}
+	defer os.RemoveAll(scratch)
+	env := append(os.Environ(), "GIT_INDEX_FILE="+filepath.Join(scratch, "index"))
+	readTree := exec.CommandContext(ctx, "git", "-C", repo, "read-tree", commit)
+	readTree.Env = env
+	if out, err := readTree.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("read attributes of %s: read-tree: %w: %s", short(commit), err, lastLine(string(out)))
+	}
+	var in bytes.Buffer
+	dirs := map[string]bool{}
+	for p := range blobs {
+		in.WriteString(p)
+		in.WriteByte(0)
+		for d := path.Dir(p); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			in.WriteString(d)
+			in.WriteByte(0)
+		}
+	}
+	checkAttr := exec.CommandContext(ctx, "git", "-C", repo, "check-attr", "--cached", "-z", "--stdin", "export-ignore")
+	checkAttr.Env = env
+	checkAttr.Stdin = &in
+	out, err := checkAttr.Output()
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of %s: check-attr: %w", short(commit), gitErr(err))
+	}
+	// NUL-separated triples: path, attribute, value.
+	f := strings.Split(string(out), "\x00")
+	ignored := map[string]bool{}
+	for i := 0; i+2 < len(f); i += 3 {
+		if f[i+2] == "set" {
+			ignored[f[i]] = true
+		}
+	}
+	return ignored, nil
 }
 
 // WriteManifest stores m as JSON at file, atomically.

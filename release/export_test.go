@@ -350,6 +350,21 @@ func TestExportRefusesTreeBomb(t *testing.T) {
 	if _, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 9<<20); err != nil {
 		t.Errorf("Export within the limit: %v", err)
 	}
+
+	// What export-ignore leaves out, directories or files, is not counted.
+	commit = step(`printf '1 export-ignore\n2 export-ignore\n3 export-ignore\n4 export-ignore\n5/zero export-ignore\n6/* export-ignore\n' > .gitattributes`)
+	dest = filepath.Join(t.TempDir(), "v2")
+	m, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 3<<20+1000)
+	if err != nil {
+		t.Fatalf("Export of a tree that export-ignore brings within the limit: %v", err)
+	}
+	if len(m.Files) != 4 { // zero, 7/zero, 8/zero, .gitattributes
+		t.Errorf("exported %d files, want 4", len(m.Files))
+	}
+	_, _, err = Export(context.Background(), bare, commit, filepath.Join(t.TempDir(), "v3"), nil, 0, 3<<20)
+	if !errors.As(err, &tl) || tl.Files != 4 || tl.Size <= 3<<20 {
+		t.Errorf("Export just over the limit = %v, want a refusal counting 4 files", err)
+	}
 }
 
 // TestExportStopsWhenSubstitutionOutgrowsLimit: export-subst makes files

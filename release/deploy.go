@@ -634,11 +634,12 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		d.audit("failed", detail)
 		d.saveState(rctx)
 		var tl *TooLargeError
+		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
 		switch {
 		case errors.As(de.Err, &tl) && tl.Written:
-			d.p.line("%s FAILED: %v; its export is removed and nothing reached a host; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "))
+			d.p.line("%s FAILED: %v; its export is removed and nothing reached a host; %s; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "), shrink)
 		case errors.As(de.Err, &tl):
-			d.p.line("%s FAILED: %v; nothing was written; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "))
+			d.p.line("%s FAILED: %v; nothing was written; %s; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "), shrink)
 		default:
 			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 		}

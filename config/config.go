@@ -56,6 +56,11 @@ type Config struct {
 	// MaxPushSize caps the pack a push may send, in bytes (receive.maxInputSize);
 	// written like "512MiB" or "2GB"; default 1GiB.
 	MaxPushSize Size `toml:"max_push_size"`
+	// MaxReleaseSize caps what the tree of a pushed commit exports to, in
+	// bytes: every file's size, counted once per path, so a small pack
+	// whose blobs repeat or compress well cannot fill the staging
+	// directory and every host. Default 2GiB; see defaultMaxReleaseSize.
+	MaxReleaseSize Size `toml:"max_release_size"`
 	// MaxConnections caps simultaneous SSH connections; default 64.
 	MaxConnections int              `toml:"max_connections"` // "debug", "info" (default), "warn", "error"
 	Users          []*User          `toml:"users"`

@@ -26,6 +26,13 @@ const (
 	defaultTimeout      = Duration(10 * time.Second)
 	defaultRetries      = 3
 	defaultInterval     = Duration(time.Second)
+	defaultMaxPushSize  = Size(1 << 30)
+	// defaultMaxReleaseSize is twice the default pack limit: a push of
+	// incompressible assets as large as max_push_size allows still fits,
+	// and real source trees are far smaller (the Go source tree is 137
+	// MB), while what one deploy writes to the staging directory and to
+	// every host's disk stays bounded.
+	defaultMaxReleaseSize = Size(2 << 30)
 )
 
 func defaultWaves() []string { return []string{"1", "50%", "100%"} }
@@ -301,6 +308,26 @@ func (t *table) integer(name string, dst *int) {
 	*dst = int(n)
 }
 
+// size reads a number of bytes, or a string with a unit (see ParseSize).
+func (t *table) size(name string, dst *Size) {
+	v, p, ok := t.get(name)
+	if !ok {
+		return
+	}
+	switch x := v.(type) {
+	case int64:
+		*dst = Size(x)
+	case string:
+		if sz, err := ParseSize(x); err != nil {
+			t.d.errorf(p, "%v", err)
+		} else {
+			*dst = sz
+		}
+	default:
+		t.d.typeError(p, `a size such as "512MiB"`, v)
+	}
+}
+
 func (t *table) stringList(name string, dst *[]string) {
 	v, p, ok := t.get(name)
 	if !ok {
@@ -411,21 +438,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 	t.str("data_dir", &c.DataDir)
 	t.str("log_format", &c.LogFormat)
 	t.str("log_level", &c.LogLevel)
-	c.MaxPushSize, c.MaxConnections = 1<<30, 64
-	if v, p, ok := t.get("max_push_size"); ok {
-		switch x := v.(type) {
-		case int64:
-			c.MaxPushSize = Size(x)
-		case string:
-			if sz, err := ParseSize(x); err != nil {
-				d.errorf(p, "%v", err)
-			} else {
-				c.MaxPushSize = sz
-			}
-		default:
-			d.typeError(p, `a size such as "512MiB"`, v)
-		}
-	}
+	c.MaxPushSize, c.MaxReleaseSize, c.MaxConnections = defaultMaxPushSize, defaultMaxReleaseSize, 64
+	t.size("max_push_size", &c.MaxPushSize)
+	t.size("max_release_size", &c.MaxReleaseSize)
 	t.integer("max_connections", &c.MaxConnections)
 	c.SSH.ConnectTimeout = Duration(10 * time.Second)
 	t.sub("ssh", func(st *table) {

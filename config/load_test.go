@@ -41,13 +41,25 @@ func TestParseValid(t *testing.T) {
 					LogFormat:   "auto",
 					LogLevel:    "info",
 					SSH:         SSH{ConnectTimeout: Duration(10 * time.Second)},
-					MaxPushSize: 1 << 30, MaxConnections: 64,
+					MaxPushSize: 1 << 30, MaxReleaseSize: 2 << 30, MaxConnections: 64,
 					Hosts: map[string]*Host{},
 					Apps:  map[string]*App{},
 					File:  file,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
+				}
+			},
+		},
+		{
+			name: "size limits with units and in bytes",
+			src: `
+max_push_size    = 4194304
+max_release_size = "64MB"
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.MaxPushSize != 4<<20 || c.MaxReleaseSize != 64e6 {
+					t.Errorf("max_push_size = %d, max_release_size = %d; want %d, %d", c.MaxPushSize, c.MaxReleaseSize, 4<<20, int64(64e6))
 				}
 			},
 		},
@@ -579,6 +591,18 @@ address = "-oProxyCommand=x" # <-
 [hosts.web-1]
 user = "-l root" # <-
 `, "hosts.web-1.user", `is not a valid SSH user name`},
+		{"release size not a size", `
+max_release_size = "lots" # <-
+`, "max_release_size", `"lots" is not a size: write bytes, or a number with KiB, MiB, GiB, KB, MB or GB`},
+		{"release size wrong type", `
+max_release_size = 1.5 # <-
+`, "max_release_size", `must be a size such as "512MiB"`},
+		{"release size too small", `
+max_release_size = "512KiB" # <-
+`, "max_release_size", `must be at least 1MiB (got 524288 bytes)`},
+		{"release size zero", `
+max_release_size = 0 # <-
+`, "max_release_size", `must be at least 1MiB (got 0 bytes)`},
 		{"host path relative", `
 [hosts.web-1]
 path = "srv/{app}" # <-

@@ -63,6 +63,9 @@ func (d *decoder) resolve(c *Config, base string) {
 	if c.MaxPushSize < 1<<20 {
 		d.errorf(root.key("max_push_size"), "must be at least 1MiB (got %d bytes)", c.MaxPushSize)
 	}
+	if c.MaxReleaseSize < 1<<20 {
+		d.errorf(root.key("max_release_size"), "must be at least 1MiB (got %d bytes)", c.MaxReleaseSize)
+	}
 	if c.MaxConnections < 1 {
 		d.errorf(root.key("max_connections"), "must be at least 1 (got %d)", c.MaxConnections)
 	}

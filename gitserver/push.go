@@ -355,6 +355,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	_, err := s.Engine.Deploy(ctx, release.Request{
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
 		Rollback: rollback, Force: force, Promote: rollback == "" && commit != c.New,
+		MaxReleaseSize: int64(s.Config().MaxReleaseSize),
 	}, out)
 	if err == nil {
 		res := RefResult{}

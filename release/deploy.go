@@ -44,6 +44,9 @@ type Request struct {
 	// Promote marks a deploy of a commit that is already a release (a
 	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
 	Promote bool
+	// MaxReleaseSize bounds the export of Commit in bytes
+	// (max_release_size); 0 means no limit.
+	MaxReleaseSize int64
 }
 
 // Action says why a deploy runs. Hooks see it as SLIPWAY_ACTION.
@@ -100,6 +103,10 @@ func (e *DeployError) Reason() string {
 		what = "health check failed while watching"
 	default:
 		what = e.Step + " failed"
+	}
+	var tl *TooLargeError
+	if errors.As(e.Err, &tl) {
+		return "release over max_release_size (" + exactBytes(tl.Limit) + ")"
 	}
 	if e.Host != "" {
 		what += " on " + e.Host
@@ -410,7 +417,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp)
+	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp, req.MaxReleaseSize)
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
@@ -656,7 +663,16 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
 		d.audit("failed", detail)
 		d.saveState(rctx)
-		d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
+		var tl *TooLargeError
+		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
+		switch {
+		case errors.As(de.Err, &tl) && tl.Written:
+			d.p.line("%s FAILED: %v; its export is removed and nothing reached a host; %s; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "), shrink)
+		case errors.As(de.Err, &tl):
+			d.p.line("%s FAILED: %v; nothing was written; %s; %s", what, tl, strings.TrimPrefix(now, "nothing was switched; "), shrink)
+		default:
+			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
+		}
 	}
 	return de
 }

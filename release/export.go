@@ -5,15 +5,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,9 +30,14 @@ import (
 // stamps every file with the commit time, so two releases would differ in
 // every file and rsync's quick check (size and mtime) would resend them all.
 // Instead a file keeps the mtime it had in the previous release as long as
-// its blob and mode are unchanged, and a changed file gets a new mtime that
-// differs from its old one. rsync --link-dest then hard-links exactly the
-// unchanged files and sends exactly the changed ones.
+// its exported content and mode are unchanged, and a changed file gets a
+// new mtime that differs from its old one. rsync --link-dest then
+// hard-links exactly the unchanged files and sends exactly the changed ones.
+//
+// A file is identified by what git archive wrote, not by its blob: with
+// export-subst, ident or eol attributes the same blob exports to different
+// bytes in two commits (a VERSION file holding $Format:%H$), and keeping
+// its mtime would hard-link the previous release's stale copy.
 type Manifest struct {
 	Commit string                   `json:"commit"`
 	Files  map[string]ManifestEntry `json:"files"`
@@ -35,10 +45,35 @@ type Manifest struct {
 
 // ManifestEntry is one exported path.
 type ManifestEntry struct {
-	Mode  string `json:"mode"` // git mode: 100644, 100755, 120000
+	Mode string `json:"mode"` // git mode: 100644, 100755, 120000
+	// OID is the git object id of the exported content (for a symlink, its
+	// target): the blob id, unless attributes changed the bytes on export.
 	OID   string `json:"oid"`
 	Size  int64  `json:"size"`
 	MTime int64  `json:"mtime"` // Unix seconds
+}
+
+// TooLargeError refuses a tree that would export to more than the limit
+// (max_release_size).
+type TooLargeError struct {
+	Commit string
+	Size   int64 // bytes: the tree's blobs, or what the export had written
+	Files  int
+	Limit  int64
+	// Written is false when the tree itself is over the limit, found
+	// before anything was written. It is true when the export outgrew
+	// its tree (export-subst placeholders expand) and was stopped; what it
+	// wrote is removed.
+	Written bool
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Written {
+		return fmt.Sprintf("the export of %s grew past max_release_size (%s) as attributes such as export-subst expanded its files",
+			short(e.Commit), exactBytes(e.Limit))
+	}
+	return fmt.Sprintf("the tree of %s is %s in %s, over max_release_size (%s)",
+		short(e.Commit), humanBytes(e.Size), count(e.Files, "file"), exactBytes(e.Limit))
 }
 
 // ExportStats says what an export produced.
@@ -56,18 +91,29 @@ type ExportStats struct {
 // Every write goes through an os.Root at dest: a crafted tree cannot make
 // the export write outside it, through symlinks or otherwise.
 //
+// limit, when not 0, bounds the export in bytes (see TooLargeError). The
+// sizes of the tree's blobs, each counted once per path that names it, are
+// added up before anything is written: a small pack can name one large
+// blob many times. The bytes written are counted too, since export-subst
+// can make a file larger than its blob.
+//
 // stamp, when not 0, is the mtime of every new or changed file. Callers
 // give each export of an app a stamp no other export had (see
 // Engine.nextStamp), so that a file's size and mtime are never equal in
 // two different contents: not against the previous release, and not
 // against what an interrupted upload of another release left behind.
-func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stamp int64) (*Manifest, ExportStats, error) {
+func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stamp, limit int64) (*Manifest, ExportStats, error) {
 	var st ExportStats
 	blobs, skipped, err := lsTree(ctx, repo, commit)
 	if err != nil {
 		return nil, st, err
 	}
 	st.Skipped = skipped
+	if limit > 0 {
+		if err := checkTreeSize(ctx, repo, commit, blobs, limit); err != nil {
+			return nil, st, err
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, st, err
 	}
@@ -91,12 +137,26 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 		return nil, st, fmt.Errorf("git archive: %w", err)
 	}
 	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry)}
-	extractErr := extract(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)), root, blobs, prev, stamp, m, &st)
+	x := &extractor{root: root, blobs: blobs, prev: prev, stamp: stamp, limit: limit, m: m, st: &st}
+	extractErr := x.run(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)))
+	var tooLarge *TooLargeError
+	if errors.As(extractErr, &tooLarge) {
+		// Stop git archive rather than read the rest of an expanding tree.
+		cmd.Process.Kill()
+	}
 	if extractErr != nil {
 		// Drain so git archive is not stuck writing, then reap it.
 		io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
+	if tooLarge != nil {
+		tooLarge.Commit = commit
+		root.Close()
+		if err := os.RemoveAll(dest); err != nil {
+			return nil, st, fmt.Errorf("remove oversized export: %w", err)
+		}
+		return nil, st, tooLarge
+	}
 	if extractErr != nil {
 		return nil, st, extractErr
 	}
@@ -106,7 +166,19 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 	return m, st, nil
 }
 
-func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Manifest, stamp int64, m *Manifest, st *ExportStats) error {
+// extractor writes a git archive stream under root and builds its manifest.
+type extractor struct {
+	root  *os.Root
+	blobs map[string]treeEntry
+	prev  *Manifest
+	stamp int64
+	limit int64 // 0: none
+	m     *Manifest
+	st    *ExportStats
+}
+
+func (x *extractor) run(tr *tar.Reader) error {
+	root, st := x.root, x.st
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -122,6 +194,8 @@ func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Ma
 		if name == "" || !fs.ValidPath(name) {
 			return fmt.Errorf("archive entry %q: not a clean relative path", h.Name)
 		}
+		te := x.blobs[name]
+		var oid string
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := root.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -132,12 +206,19 @@ func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Ma
 			if err := root.Symlink(h.Linkname, name); err != nil {
 				return fmt.Errorf("create symlink %s: %w", name, err)
 			}
+			id := newObjectHash(te.oid, int64(len(h.Linkname)))
+			io.WriteString(id, h.Linkname)
+			oid = hex.EncodeToString(id.Sum(nil))
 		case tar.TypeReg:
+			if x.limit > 0 && st.Bytes+h.Size > x.limit {
+				return &TooLargeError{Size: st.Bytes + h.Size, Files: st.Files + 1, Limit: x.limit, Written: true}
+			}
 			f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fs.FileMode(h.Mode)&0o755)
 			if err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
-			n, err := io.Copy(f, tr)
+			id := newObjectHash(te.oid, h.Size)
+			n, err := io.Copy(io.MultiWriter(f, id), tr)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -145,16 +226,16 @@ func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Ma
 				return fmt.Errorf("write %s: %w", name, err)
 			}
 			st.Bytes += n
+			oid = hex.EncodeToString(id.Sum(nil))
 		default:
 			return fmt.Errorf("archive entry %q has unsupported type %q", name, h.Typeflag)
 		}
 		st.Files++
-		te := blobs[name]
-		e := ManifestEntry{Mode: te.mode, OID: te.oid, Size: h.Size, MTime: h.ModTime.Unix()}
-		if stamp != 0 {
-			e.MTime = stamp
+		e := ManifestEntry{Mode: te.mode, OID: oid, Size: h.Size, MTime: h.ModTime.Unix()}
+		if x.stamp != 0 {
+			e.MTime = x.stamp
 		}
-		if p, ok := prev.entry(name); ok {
+		if p, ok := x.prev.entry(name); ok {
 			if p.OID == e.OID && p.Mode == e.Mode {
 				e.MTime = p.MTime
 			} else if p.MTime == e.MTime {
@@ -167,8 +248,34 @@ func extract(tr *tar.Reader, root *os.Root, blobs map[string]treeEntry, prev *Ma
 				return fmt.Errorf("set mtime of %s: %w", name, err)
 			}
 		}
-		m.Files[name] = e
+		x.m.Files[name] = e
 	}
+}
+
+// newObjectHash starts the git object id of a blob of size bytes, in the
+// hash of the repository (SHA-256 when its ids are that long), so that a
+// file git archive leaves as it is gets its blob id.
+func newObjectHash(blobID string, size int64) hash.Hash {
+	h := sha1.New()
+	if len(blobID) == 64 {
+		h = sha256.New()
+	}
+	fmt.Fprintf(h, "blob %d\x00", size)
+	return h
+}
+
+// exactBytes writes a limit the way an operator would: "2 GiB", "64 MB",
+// or bytes when no unit divides it.
+func exactBytes(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"kB", 1e3}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func (m *Manifest) entry(name string) (ManifestEntry, bool) {
@@ -179,12 +286,15 @@ func (m *Manifest) entry(name string) (ManifestEntry, bool) {
 	return e, ok
 }
 
-type treeEntry struct{ mode, oid string }
+type treeEntry struct {
+	mode, oid string
+	size      int64
+}
 
-// lsTree maps every blob path in commit to its mode and object id, and
-// lists the submodules, which an export cannot include.
+// lsTree maps every blob path in commit to its mode, object id and size,
+// and lists the submodules, which an export cannot include.
 func lsTree(ctx context.Context, repo, commit string) (map[string]treeEntry, []string, error) {
-	out, err := exec.CommandContext(ctx, "git", "-C", repo, "ls-tree", "-r", "-z", "--full-tree", commit).Output()
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "ls-tree", "-r", "-l", "-z", "--full-tree", commit).Output()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tree of %s: %w", commit, gitErr(err))
 	}
@@ -196,16 +306,103 @@ func lsTree(ctx context.Context, repo, commit string) (map[string]treeEntry, []s
 		}
 		meta, p, ok := strings.Cut(string(rec), "\t")
 		f := strings.Fields(meta)
-		if !ok || len(f) != 3 {
+		if !ok || len(f) != 4 {
 			return nil, nil, fmt.Errorf("list tree of %s: unexpected line %q", commit, rec)
 		}
 		if f[1] == "commit" {
 			submodules = append(submodules, p)
 			continue
 		}
-		blobs[path.Clean(p)] = treeEntry{mode: f[0], oid: f[2]}
+		size, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list tree of %s: unexpected size in %q", commit, rec)
+		}
+		blobs[path.Clean(p)] = treeEntry{mode: f[0], oid: f[2], size: size}
 	}
 	return blobs, submodules, nil
+}
+
+// checkTreeSize refuses a tree whose blobs, counted once per path, add up
+// to more than limit. Paths that export-ignore leaves out are not counted;
+// finding them costs a scratch index, so it is done only for a tree that
+// would be refused otherwise.
+func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]treeEntry, limit int64) error {
+	total := func(skip func(string) bool) (size int64, files int) {
+		for p, te := range blobs {
+			if !skip(p) {
+				size += te.size
+				files++
+			}
+		}
+		return size, files
+	}
+	size, files := total(func(string) bool { return false })
+	if size <= limit {
+		return nil
+	}
+	ignored, err := exportIgnored(ctx, repo, commit, blobs)
+	if err != nil {
+		return err
+	}
+	if len(ignored) > 0 {
+		size, files = total(func(p string) bool {
+			for ; p != "."; p = path.Dir(p) {
+				if ignored[p] {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if size > limit {
+		return &TooLargeError{Commit: commit, Size: size, Files: files, Limit: limit}
+	}
+	return nil
+}
+
+// exportIgnored returns the files and directories of commit that have the
+// export-ignore attribute, as git archive reads it: from the tree's own
+// .gitattributes and the repository's info/attributes. The tree is read
+// into a scratch index outside the repository, removed on return.
+func exportIgnored(ctx context.Context, repo, commit string, blobs map[string]treeEntry) (map[string]bool, error) {
+	scratch, err := os.MkdirTemp("", "slipway-attr-")
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of %s: %w", short(commit), err)
+	}
+	defer os.RemoveAll(scratch)
+	env := append(os.Environ(), "GIT_INDEX_FILE="+filepath.Join(scratch, "index"))
+	readTree := exec.CommandContext(ctx, "git", "-C", repo, "read-tree", commit)
+	readTree.Env = env
+	if out, err := readTree.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("read attributes of %s: read-tree: %w: %s", short(commit), err, lastLine(string(out)))
+	}
+	var in bytes.Buffer
+	dirs := map[string]bool{}
+	for p := range blobs {
+		in.WriteString(p)
+		in.WriteByte(0)
+		for d := path.Dir(p); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+			in.WriteString(d)
+			in.WriteByte(0)
+		}
+	}
+	checkAttr := exec.CommandContext(ctx, "git", "-C", repo, "check-attr", "--cached", "-z", "--stdin", "export-ignore")
+	checkAttr.Env = env
+	checkAttr.Stdin = &in
+	out, err := checkAttr.Output()
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of %s: check-attr: %w", short(commit), gitErr(err))
+	}
+	// NUL-separated triples: path, attribute, value.
+	f := strings.Split(string(out), "\x00")
+	ignored := map[string]bool{}
+	for i := 0; i+2 < len(f); i += 3 {
+		if f[i+2] == "set" {
+			ignored[f[i]] = true
+		}
+	}
+	return ignored, nil
 }
 
 // WriteManifest stores m as JSON at file, atomically.

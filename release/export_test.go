@@ -2,9 +2,13 @@ package release
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +80,7 @@ func TestExportMatchesGitArchive(t *testing.T) {
 	}, "First")
 
 	dest := filepath.Join(t.TempDir(), "v1")
-	m, st, err := Export(context.Background(), bare, c1, dest, nil, 0)
+	m, st, err := Export(context.Background(), bare, c1, dest, nil, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +118,12 @@ func TestExportKeepsMtimeOfUnchangedFiles(t *testing.T) {
 	c1 := commit(map[string]string{"same.txt": "same", "changed.txt": "aaa", "gone.txt": "x"}, "First")
 	c2 := commit(map[string]string{"changed.txt": "bbb", "gone.txt": "", "new.txt": "n"}, "Second")
 
-	m1, _, err := Export(context.Background(), bare, c1, filepath.Join(t.TempDir(), "v1"), nil, 0)
+	m1, _, err := Export(context.Background(), bare, c1, filepath.Join(t.TempDir(), "v1"), nil, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "v2")
-	m2, _, err := Export(context.Background(), bare, c2, dest, m1, 0)
+	m2, _, err := Export(context.Background(), bare, c2, dest, m1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +166,236 @@ func TestReleaseNumbersAndTags(t *testing.T) {
 	}
 	if tag.Commit != c1 || tag.Env != "production" || tag.User != "alice" {
 		t.Errorf("ReadTag(v2) = %+v", tag)
+	}
+}
+
+// scriptRepo makes a bare repository fed by a work tree; each call of the
+// returned function runs a shell script in the work tree, commits
+// everything (git add -A) with its own commit time, pushes, and returns
+// the commit id.
+func scriptRepo(t *testing.T) (bare string, step func(script string) string) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	bare = filepath.Join(dir, "app.git")
+	n := 0
+	return bare, func(script string) string {
+		t.Helper()
+		if n == 0 {
+			script = `git init -q --bare "$BARE" && git init -q -b main . && ` + script
+			os.MkdirAll(work, 0o755)
+		}
+		n++
+		date := time.Date(2026, 1, 1, 0, 0, n, 0, time.UTC).Format(time.RFC3339)
+		cmd := exec.Command("sh", "-ec", script+`
+git add -A
+git -c user.name=A -c user.email=a@example.com -c core.autocrlf=false commit -q --allow-empty -m "step $STEP"
+git push -q "$BARE" main
+git rev-parse HEAD`)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "BARE="+bare, "STEP="+strconv.Itoa(n),
+			"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date, "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("step %d: %v\n%s", n, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return lines[len(lines)-1]
+	}
+}
+
+// gitArchive extracts git archive of commit with tar, as the reference a
+// release must equal.
+func gitArchive(t *testing.T, bare, commit string) string {
+	t.Helper()
+	ref := t.TempDir()
+	sh := exec.Command("sh", "-c", `git -C "$1" -c tar.umask=0022 archive "$2" | tar -x -C "$3"`, "sh", bare, commit, ref)
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("git archive: %v\n%s", err, out)
+	}
+	return ref
+}
+
+// treeListing describes every path under dir: type, permission bits, and
+// the content or the link target.
+func treeListing(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "symlink -> " + target
+		case fi.IsDir():
+			out[rel] = "dir"
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = fmt.Sprintf("file %v %q", fi.Mode().Perm(), data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestReleasesMatchGitArchive exports consecutive releases against the
+// previous manifest, uploads each with rsync --link-dest next to the one
+// before, as a host gets them, and checks that every release is exactly
+// git archive of its commit, whatever changed between them.
+func TestReleasesMatchGitArchive(t *testing.T) {
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed")
+	}
+	bare, step := scriptRepo(t)
+	steps := []struct{ name, script string }{
+		{"first release", `
+printf 'VERSION export-subst\nprivate export-ignore\n' > .gitattributes
+printf '$Format:%%H$\n' > VERSION
+echo a > a.txt; echo b > b.txt; printf 'one\ntwo\n' > lines.txt
+mkdir bin private; printf '#!/bin/sh\necho run\n' > bin/run; chmod +x bin/run
+echo secret > private/key
+echo file > flip
+ln -s a.txt link`},
+		{"another file changes, VERSION's blob does not", `echo b2 > b.txt`},
+		{"rename, exec bit off, symlink retargeted", `
+git mv a.txt c.txt; chmod -x bin/run; rm link; ln -s c.txt link`},
+		{"file becomes a directory, eol conversion on an unchanged blob", `
+rm flip; mkdir flip; echo inner > flip/inner
+printf 'VERSION export-subst\nprivate export-ignore\n*.txt text eol=crlf\n' > .gitattributes`},
+		{"directory becomes a file again, deletion, symlink becomes a file", `
+rm -r flip; echo file again > flip; git rm -q c.txt; rm link; echo now a file > link`},
+		{"export-ignore and export-subst dropped", `
+printf '*.txt text eol=crlf\n' > .gitattributes; chmod +x bin/run`},
+		{"nothing changes but the commit", `:`},
+	}
+	host := &Local{Path: t.TempDir()}
+	staging := t.TempDir()
+	var prev *Manifest
+	prevRel := ""
+	for i, s := range steps {
+		commit := step(s.script)
+		rel := ReleaseName(i + 1)
+		dest := filepath.Join(staging, rel)
+		m, _, err := Export(context.Background(), bare, commit, dest, prev, int64(1_800_000_000+i), 0)
+		if err != nil {
+			t.Fatalf("%s: export: %v", s.name, err)
+		}
+		if _, err := host.Upload(context.Background(), dest, rel, prevRel); err != nil {
+			t.Fatalf("%s: upload: %v", s.name, err)
+		}
+		got := treeListing(t, filepath.Join(host.Path, "releases", rel))
+		want := treeListing(t, gitArchive(t, bare, commit))
+		for p, w := range want {
+			if got[p] != w {
+				t.Errorf("%s: %s/%s is %s, git archive has %s", s.name, rel, p, orMissing(got[p]), w)
+			}
+		}
+		for p, g := range got {
+			if _, ok := want[p]; !ok {
+				t.Errorf("%s: %s/%s is %s, git archive has no such path", s.name, rel, p, g)
+			}
+		}
+		prev, prevRel = m, rel
+	}
+}
+
+func orMissing(s string) string {
+	if s == "" {
+		return "missing"
+	}
+	return s
+}
+
+// TestExportRefusesTreeBomb: a tree that names one blob many times is
+// counted once per path and refused before anything is written.
+func TestExportRefusesTreeBomb(t *testing.T) {
+	bare, step := scriptRepo(t)
+	commit := step(`head -c 1048576 /dev/zero > zero; for d in 1 2 3 4 5 6 7 8; do mkdir $d; cp zero $d/zero; done`)
+	dest := filepath.Join(t.TempDir(), "staging", "v1")
+	_, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 4<<20)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) {
+		t.Fatalf("Export = %v, want a *TooLargeError", err)
+	}
+	if tl.Size != 9<<20 || tl.Files != 9 || tl.Limit != 4<<20 || tl.Written {
+		t.Errorf("TooLargeError = %+v, want 9 MiB in 9 files over 4 MiB, found before writing", tl)
+	}
+	want := "the tree of " + commit[:7] + " is 9.4 MB in 9 files, over max_release_size (4 MiB)"
+	if tl.Error() != want {
+		t.Errorf("message %q, want %q", tl.Error(), want)
+	}
+	if _, err := os.Lstat(filepath.Dir(dest)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the export wrote %s before refusing: %v", filepath.Dir(dest), err)
+	}
+	// The same tree under a limit it fits.
+	if _, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 9<<20); err != nil {
+		t.Errorf("Export within the limit: %v", err)
+	}
+
+	// What export-ignore leaves out, directories or files, is not counted.
+	commit = step(`printf '1 export-ignore\n2 export-ignore\n3 export-ignore\n4 export-ignore\n5/zero export-ignore\n6/* export-ignore\n' > .gitattributes`)
+	dest = filepath.Join(t.TempDir(), "v2")
+	m, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 3<<20+1000)
+	if err != nil {
+		t.Fatalf("Export of a tree that export-ignore brings within the limit: %v", err)
+	}
+	if len(m.Files) != 4 { // zero, 7/zero, 8/zero, .gitattributes
+		t.Errorf("exported %d files, want 4", len(m.Files))
+	}
+	_, _, err = Export(context.Background(), bare, commit, filepath.Join(t.TempDir(), "v3"), nil, 0, 3<<20)
+	if !errors.As(err, &tl) || tl.Files != 4 || tl.Size <= 3<<20 {
+		t.Errorf("Export just over the limit = %v, want a refusal counting 4 files", err)
+	}
+}
+
+// TestExportStopsWhenSubstitutionOutgrowsLimit: export-subst makes files
+// larger than their blobs; the bytes written are bounded too, and what
+// was written is removed.
+func TestExportStopsWhenSubstitutionOutgrowsLimit(t *testing.T) {
+	bare, step := scriptRepo(t)
+	// 2^17 placeholders of 11 bytes (1.4 MB) expand to 40 bytes each (5.2 MB).
+	commit := step(`echo 'grow export-subst' > .gitattributes
+printf '$Format:%%H$' > seed; for i in $(seq 17); do cat seed seed > next; mv next seed; done; mv seed grow`)
+	dest := filepath.Join(t.TempDir(), "v1")
+	_, _, err := Export(context.Background(), bare, commit, dest, nil, 0, 2<<20)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || !tl.Written {
+		t.Fatalf("Export = %v, want a *TooLargeError for what was written", err)
+	}
+	if !strings.Contains(tl.Error(), "the export of "+commit[:7]+" grew past max_release_size (2 MiB)") {
+		t.Errorf("message %q", tl.Error())
+	}
+	if _, err := os.Lstat(dest); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the oversized export was left at %s: %v", dest, err)
+	}
+}
+
+func TestExactBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{{2 << 30, "2 GiB"}, {64e6, "64 MB"}, {1 << 20, "1 MiB"}, {3e9, "3 GB"}, {1536 << 10, "1536 KiB"}, {1000001, "1000001 bytes"}} {
+		if got := exactBytes(tt.n); got != tt.want {
+			t.Errorf("exactBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
 	}
 }

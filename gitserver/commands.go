@@ -74,7 +74,7 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			if args[0] == "secrets" {
 				// It may be a secret's value: never repeat it.
-				fmt.Fprintf(c.errw, "slipway: argument %d is too long or has control characters\n", i)
+				fmt.Fprintf(c.errw, "slipway: argument %d is too long or has control characters; a long value goes on stdin: secrets set APP ENV NAME < file\n", i)
 			} else {
 				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
 			}
@@ -554,7 +554,7 @@ const maxSecretBytes = 64 << 10
 
 func (c *command) secrets(stdin io.Reader, args []string) int {
 	usage := func() int {
-		fmt.Fprintln(c.errw, "slipway: usage: secrets set APP ENV NAME < value | secrets list APP ENV | secrets unset APP ENV NAME")
+		fmt.Fprintln(c.errw, "slipway: usage: secrets set APP ENV NAME < value | secrets set APP ENV NAME=VALUE... | secrets list APP ENV | secrets unset APP ENV NAME")
 		return exitUsage
 	}
 	if len(args) < 3 {
@@ -565,9 +565,10 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		return usage()
 	}
 	var setName string
+	var pairs map[string]string
 	if verb == "set" {
 		var err error
-		if setName, err = secretSetName(args[3:]); err != nil {
+		if setName, pairs, err = secretSetArgs(args[3:]); err != nil {
 			fmt.Fprintf(c.errw, "slipway: %v\n", err)
 			return exitUsage
 		}
@@ -604,6 +605,16 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		for _, n := range names {
 			fmt.Fprintln(c.out, n)
 		}
+		return exitOK
+	case verb == "set" && pairs != nil:
+		if err := store.SetAll(app.Name, envName, pairs); err != nil {
+			fmt.Fprintln(c.errw, "slipway: cannot store the secrets; the server log has details")
+			c.s.Log.Error().Err(err).Msg("store secrets")
+			return exitFailed
+		}
+		names := sortedKeys(pairs)
+		record("set " + strings.Join(names, " "))
+		fmt.Fprintf(c.out, "%s set for %s/%s; they reach hooks from the next deploy on\n", strings.Join(names, ", "), app.Name, envName)
 		return exitOK
 	case verb == "set":
 		name := setName
@@ -652,17 +663,38 @@ var errValueArgument = errors.New("secrets set reads the value from stdin, never
 	"where shell history and process lists keep it; nothing was stored. " +
 	"Try: ssh ... secrets set APP ENV NAME < file, and remove the value from your shell history")
 
-// secretSetName reads the arguments of secrets set after APP ENV: one
-// NAME, whose value comes on stdin. Anything more is a value typed as an
-// argument; it is refused and must never be echoed or logged.
-func secretSetName(args []string) (string, error) {
-	switch {
-	case len(args) == 0:
-		return "", errors.New("usage: secrets set APP ENV NAME < value")
-	case len(args) > 1:
-		return "", errValueArgument
+// secretSetArgs reads the arguments of secrets set after APP ENV: one
+// NAME, whose value comes on stdin, or NAME=VALUE pairs, as Heroku and
+// Dokku take them. A word after NAME that is not a pair is a value typed
+// as an argument: it is refused. No value is ever echoed or logged; the
+// server log shows pairs as NAME=*** (loggedCommand).
+func secretSetArgs(args []string) (name string, pairs map[string]string, err error) {
+	if len(args) == 0 {
+		return "", nil, errors.New("usage: secrets set APP ENV NAME < value, or secrets set APP ENV NAME=VALUE...")
 	}
-	return args[0], nil
+	if !strings.Contains(args[0], "=") {
+		if len(args) > 1 {
+			return "", nil, errValueArgument
+		}
+		return args[0], nil, nil
+	}
+	pairs = make(map[string]string, len(args))
+	for i, a := range args {
+		n, v, ok := strings.Cut(a, "=")
+		switch {
+		case !ok:
+			return "", nil, errValueArgument
+		case !secrets.ValidName(n):
+			return "", nil, fmt.Errorf("pair %d: %v; nothing was stored", i+1, secrets.ErrBadName)
+		case v == "":
+			return "", nil, fmt.Errorf("%s= has no value; nothing was stored (secrets unset APP ENV %s removes a secret)", n, n)
+		}
+		if _, dup := pairs[n]; dup {
+			return "", nil, fmt.Errorf("%s is given twice; nothing was stored", n)
+		}
+		pairs[n] = v
+	}
+	return "", pairs, nil
 }
 
 func (c *command) whoami() int {

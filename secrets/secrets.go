@@ -84,6 +84,21 @@ func (s *Store) Set(app, env, name, value string) error {
 	return s.update(app, env, func(m map[string]string) { m[name] = value })
 }
 
+// SetAll stores every name/value pair of values as secrets of app/env,
+// all or none.
+func (s *Store) SetAll(app, env string, values map[string]string) error {
+	for name := range values {
+		if !ValidName(name) {
+			return ErrBadName
+		}
+	}
+	return s.update(app, env, func(m map[string]string) {
+		for name, v := range values {
+			m[name] = v
+		}
+	})
+}
+
 // Unset removes a secret; it reports whether it existed.
 func (s *Store) Unset(app, env, name string) (bool, error) {
 	existed := false

@@ -46,6 +46,9 @@ func (e *FileError) Error() string {
 			" (removing it drops the release that waited for approval)"
 	case KindState:
 		return what + ": the state of the hosts of " + where + " is unknown until the next deploy of " + where + " rewrites it"
+	case KindChildren:
+		return what + ": Slipway cannot tell whether ssh or rsync processes of an earlier slipway serve still run;" +
+			" stop any that do, then remove the file"
 	default:
 		return what + "; fix or remove it"
 	}

@@ -84,11 +84,27 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A daemon killed during a deploy leaves its ssh and rsync running;
+	// recovery must not read and switch the hosts while they still can.
+	stopped, err := release.StopLeftovers(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if stopped > 0 {
+		log.Warn().Int("groups", stopped).Msg("stopped the ssh and rsync processes a killed slipway serve had left running")
+	}
+	group, err := release.StartProcGroup(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	opt.Group = group
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,
 		Log:     log,
 		Audit:   audit.Open(filepath.Join(cfg.DataDir, "audit.log")),
 		Secrets: secrets.Open(filepath.Join(cfg.DataDir, "secrets")),
+		Group:   group,
 	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)

@@ -193,6 +193,9 @@ type EnvStatus struct {
 	Deploy *DeployStatus    `json:"deploy"`
 	// Pending is a release staged and waiting for approval.
 	Pending *release.Pending `json:"pending"`
+	// Problems are files of the environment that could not be read, one
+	// sentence each naming the file and what to do.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // HostStatus is a host as last seen.
@@ -240,13 +243,21 @@ func (c *command) status(args []string) int {
 		for _, envName := range sortedEnvs(app) {
 			env := app.Environments[envName]
 			es := EnvStatus{Env: envName, Branch: env.Branch, Live: release.LiveRelease(rels, envName), Hosts: []HostStatus{}}
-			es.Pending, _ = c.s.Engine.PendingRelease(name, envName)
+			var err error
+			if es.Pending, err = c.s.Engine.PendingRelease(name, envName); err != nil {
+				es.Problems = append(es.Problems, err.Error())
+			}
 			if l, ok := locks[name+"/"+envName]; ok {
 				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
 			}
-			state, _ := c.s.Engine.State(name, envName)
+			state, err := c.s.Engine.State(name, envName)
+			unseen := "never seen"
+			if err != nil {
+				es.Problems = append(es.Problems, err.Error())
+				unseen = "unknown"
+			}
 			for _, h := range env.Hosts {
-				hs := HostStatus{Name: h, Current: "never seen", Health: "not checked"}
+				hs := HostStatus{Name: h, Current: unseen, Health: "not checked"}
 				if state != nil {
 					if seen, ok := state.Hosts[h]; ok {
 						hs.Current, hs.Health, hs.Seen, hs.Releases = orDash(seen.Current), seen.Health, seen.Seen, seen.Releases
@@ -286,6 +297,9 @@ func (c *command) printStatus(st Status) {
 				live = fmt.Sprintf("%s  %s %q by %s, %s", l.Name, shortID(l.Commit), clip(l.Subject, 30), l.User, l.LiveAt.UTC().Format("2006-01-02 15:04 MST"))
 			}
 			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
+			for _, p := range e.Problems {
+				fmt.Fprintf(tw, "  ! %s\n", p)
+			}
 			if d := e.Deploy; d != nil {
 				fmt.Fprintf(tw, "  deploying\t%s by %s since %s, now: %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"), orDash(d.Phase))
 			}

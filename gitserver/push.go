@@ -370,6 +370,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	var locked *release.LockedError
 	var failed *release.DeployError
 	var notApproved *release.NotApprovedError
+	var damaged *release.FileError
 	switch {
 	case errors.As(err, &locked):
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
@@ -383,6 +384,10 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 			return refused("rollback failed: " + failed.Reason())
 		}
 		return refused("deploy failed: " + failed.Reason())
+	case errors.As(err, &damaged):
+		s.Log.Error().Str("app", app.Name).Str("env", env.Name).Str("file", damaged.Path).Err(damaged.Err).Msg("deploy refused: " + damaged.Kind + " file damaged")
+		fmt.Fprintf(out, "%s\n", damaged)
+		return refused(fmt.Sprintf("the %s file of %s is damaged; an operator must fix or remove it", damaged.Kind, env.Name))
 	case errors.Is(err, release.ErrUnsettled):
 		fmt.Fprintf(out, "%v\n", err)
 		return refused("an earlier deploy is not rolled back on every host yet")

@@ -116,11 +116,16 @@ func (e *Engine) pendingFile(app, env string) string {
 }
 
 // PendingRelease returns the release of app/env waiting for approval, nil
-// if there is none.
+// if there is none. A pending file that cannot be read is a *FileError,
+// never "none": a release may be waiting for approval.
 func (e *Engine) PendingRelease(app, env string) (*Pending, error) {
 	var p Pending
-	if found, err := readJSON(e.pendingFile(app, env), &p); !found || err != nil {
+	file := e.pendingFile(app, env)
+	if found, err := readJSON(file, KindPending, &p); !found || err != nil {
 		return nil, err
+	}
+	if _, ok := ParseRelease(p.Release); !ok || p.App != app || p.Env != env || p.Commit == "" {
+		return nil, newFileError(file, KindPending, fmt.Errorf("it does not describe a release of %s/%s", app, env))
 	}
 	return &p, nil
 }
@@ -349,7 +354,11 @@ func (e *Engine) ExpirePending(ctx context.Context, cfg *config.Config) {
 			continue
 		}
 		p, err := e.PendingRelease(app, envName)
-		if err != nil || p == nil || time.Now().Before(p.Expires) {
+		if err != nil {
+			e.Log.Error().Str("app", app).Str("env", envName).Err(err).Msg("pending release unreadable; it is kept and not expired")
+			continue
+		}
+		if p == nil || time.Now().Before(p.Expires) {
 			continue
 		}
 		unlock, err := e.lock(app, envName, "slipway")

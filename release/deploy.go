@@ -132,7 +132,14 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if err := e.settle(ctx, req.Env); err != nil {
 		return nil, err
 	}
-	if p, err := e.pendingFor(ctx, req.App, req.Env, req.Repo, ""); err == nil && req.Rollback == "" {
+	p, err := e.pendingFor(ctx, req.App, req.Env, req.Repo, "")
+	var damaged *FileError
+	if errors.As(err, &damaged) && req.Rollback == "" {
+		// A release may be waiting for approval: a deploy must not slip
+		// past it, nor overwrite it.
+		return nil, err
+	}
+	if err == nil && req.Rollback == "" {
 		return nil, fmt.Errorf("%w: %s by %s since %s; approve or reject it first: ssh <server> approve|reject %s %s %s",
 			ErrPending, p.Release, p.User, p.StagedAt.Format("2006-01-02 15:04 MST"), p.App, p.Env, p.Release)
 	}

@@ -32,6 +32,9 @@ type Engine struct {
 	Audit *audit.Log
 	// Secrets holds the secret values hooks get; nil means none.
 	Secrets *secrets.Store
+	// Group is the process group the rsync of local uploads joins (see
+	// ProcGroup); nil for none. Connect's hosts get theirs from it.
+	Group *ProcGroup
 
 	mu    sync.Mutex
 	locks map[string]*Lock
@@ -132,7 +135,7 @@ func (e *Engine) appMutex(app string) *sync.Mutex {
 
 func (e *Engine) connect(ctx context.Context, env *config.Environment, name string) (Host, error) {
 	if name == "local" {
-		return NewLocal(env.Path), nil
+		return &Local{Path: env.Path, Group: e.Group}, nil
 	}
 	if e.Connect == nil {
 		return nil, fmt.Errorf("host %s: only the host \"local\" is supported", name)

@@ -418,41 +418,10 @@ func WriteManifest(file string, m *Manifest) error {
 // (nil, nil): the next upload is simply a full one.
 func ReadManifest(file string) (*Manifest, error) {
 	var m Manifest
-	if found, err := readJSON(file, &m); !found || err != nil {
+	if found, err := readJSON(file, KindManifest, &m); !found || err != nil {
 		return nil, err
 	}
 	return &m, nil
-}
-
-// readJSON decodes the JSON file into v. A missing file is not an error:
-// found is false.
-func readJSON(file string, v any) (found bool, err error) {
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return true, fmt.Errorf("read %s: %w", file, err)
-	}
-	return true, nil
-}
-
-func writeFileAtomic(file string, data []byte, perm fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	tmp := file + ".tmp-" + randomID()
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // gitErr adds git's own message to an *exec.ExitError.

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
@@ -52,7 +54,9 @@ func (e *Engine) writeJournal(j *journal) error {
 }
 
 func (e *Engine) clearJournal(app, env string) {
-	if err := os.Remove(e.journalFile(app, env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Synced: a journal that came back after a power loss would undo a
+	// deploy that went live.
+	if err := removeFileSync(e.journalFile(app, env)); err != nil {
 		e.Log.Error().Err(err).Str("app", app).Str("env", env).Msg("cannot remove deploy journal")
 	}
 }
@@ -61,12 +65,24 @@ func (e *Engine) clearJournal(app, env string) {
 // that was switched to the interrupted release goes back to the release
 // it ran before, the release directory is removed, and the outcome is
 // recorded. A journal whose hosts cannot all be reached is kept, and
-// recovery is tried again on the next start. Call it before serving.
+// recovery is tried again on the next start. A journal that cannot be
+// read is kept as it is and its environment refuses deploys (see
+// FileError) until an operator has checked the hosts and removed it.
+// Call it before serving, once no process of an earlier daemon runs any
+// more (see ProcGroup): a leftover ssh or rsync could still change a
+// host behind recovery's back.
 func (e *Engine) Recover(ctx context.Context, cfg *config.Config) error {
 	files, _ := filepath.Glob(filepath.Join(e.DataDir, "journal", "*", "*.json"))
 	var failed int
 	for _, f := range files {
-		if err := e.recoverOne(ctx, cfg, f); err != nil {
+		err := e.recoverOne(ctx, cfg, f)
+		var fe *FileError
+		switch {
+		case err == nil:
+		case errors.As(err, &fe):
+			e.Log.Error().Str("app", fe.App).Str("env", fe.Env).Str("journal", f).Err(fe.Err).Msg(fe.Error())
+			failed++
+		default:
 			e.Log.Error().Err(err).Str("journal", f).Msg("interrupted deploy not recovered; will retry on next start")
 			failed++
 		}
@@ -93,14 +109,30 @@ func (e *Engine) recoverOne(ctx context.Context, cfg *config.Config, file string
 	return e.rollbackJournal(ctx, env, j)
 }
 
+// readJournal reads a journal and checks that it is one Slipway wrote for
+// the environment its path names: a journal that parses but names no
+// release or no hosts would make recovery do nothing and drop it.
 func readJournal(file string) (*journal, error) {
 	var j journal
-	found, err := readJSON(file, &j)
+	found, err := readJSON(file, KindJournal, &j)
 	if err == nil && !found {
 		err = fs.ErrNotExist
 	}
 	if err != nil {
 		return nil, err
+	}
+	fe := newFileError(file, KindJournal, nil)
+	_, relOK := ParseRelease(j.Release)
+	switch {
+	case j.App != fe.App || j.Env != fe.Env:
+		fe.Err = fmt.Errorf("it is not the journal of %s/%s", fe.App, fe.Env)
+	case !relOK || len(j.Hosts) == 0:
+		fe.Err = errors.New("it names no release or no hosts")
+	case !slices.Contains([]string{"ship", "switch", "failed", "finishing"}, j.Phase):
+		fe.Err = fmt.Errorf("unknown phase %q", j.Phase)
+	}
+	if fe.Err != nil {
+		return nil, fe
 	}
 	return &j, nil
 }
@@ -115,6 +147,7 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
 	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found an unfinished deploy; rolling it back")
 	var problems []error
+	var switched []string // hosts recovery switched back: the only ones it reports
 	for _, name := range j.Hosts {
 		h, err := e.connect(ctx, env, name)
 		if err != nil {
@@ -129,23 +162,30 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = recoverHost(hctx, h, j.Release, prev, !j.Rollback)
+		back, err := recoverHost(hctx, h, j.Release, prev, !j.Rollback)
 		cancel()
 		h.Close()
+		if back {
+			switched = append(switched, name)
+			log.Info().Str("host", name).Str("current", orNone(prev)).Msg("host switched back to " + orNone(prev))
+		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		log.Info().Str("host", name).Str("current", orNone(j.Prev[name])).Msg("host back on its previous release")
 	}
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
 	if j.Repo != "" && j.Commit != "" && j.Phase != "failed" {
+		went := "; hosts went back"
+		if len(switched) == 0 {
+			went = " before any host was switched"
+		}
 		ev := Event{Release: j.Release, Env: j.Env, Outcome: OutcomeInterrupted, Time: time.Now(), User: j.User,
-			Detail: "the deploy started at " + j.Started.UTC().Format(time.RFC3339) + " was cut short by a daemon restart; hosts went back"}
+			Detail: "the deploy started at " + j.Started.UTC().Format(time.RFC3339) + " was cut short by a daemon restart" + went}
 		if j.Rollback {
-			ev.Outcome, ev.Detail = OutcomeFailed, "rollback to it was cut short by a daemon restart; hosts went back"
+			ev.Outcome, ev.Detail = OutcomeFailed, "rollback to it was cut short by a daemon restart"+went
 		}
 		mu := e.appMutex(j.App)
 		mu.Lock()
@@ -157,7 +197,11 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 	}
 	e.cleanStaging(j.App, j.Env)
 	e.clearJournal(j.App, j.Env)
-	log.Warn().Msg("unfinished deploy rolled back; every host runs the release it ran before")
+	if len(switched) == 0 {
+		log.Warn().Msg("unfinished deploy rolled back; no host had been switched to " + j.Release)
+	} else {
+		log.Warn().Strs("switched_back", switched).Msg("unfinished deploy rolled back; switched back " + strings.Join(switched, ", "))
+	}
 	return nil
 }
 
@@ -179,21 +223,23 @@ func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
 }
 
 // recoverHost puts h back on prev if it was switched to rel, and removes
-// rel when it is the release the interrupted deploy created.
-func recoverHost(ctx context.Context, h Host, rel, prev string, remove bool) error {
+// rel when it is the release the interrupted deploy created. switched
+// says whether it switched h back, which is what recovery reports.
+func recoverHost(ctx context.Context, h Host, rel, prev string, remove bool) (switched bool, err error) {
 	cur, err := h.Current(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if cur == rel {
 		if err := h.Switch(ctx, prev); err != nil {
-			return fmt.Errorf("switch back to %s: %w", orNone(prev), err)
+			return false, fmt.Errorf("switch back to %s: %w", orNone(prev), err)
 		}
+		switched = true
 	}
 	if !remove {
-		return nil
+		return switched, nil
 	}
-	return h.Remove(ctx, rel)
+	return switched, h.Remove(ctx, rel)
 }
 
 func orNone(rel string) string {

@@ -24,6 +24,8 @@ import (
 type Local struct {
 	// Path is the environment's deploy path (absolute).
 	Path string
+	// Group is the process group rsync joins (see ProcGroup); nil for none.
+	Group *ProcGroup
 }
 
 var _ Host = (*Local)(nil)
@@ -74,7 +76,7 @@ func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadSt
 	}
 	args := rsyncArgs(linkDest)
 	args = append(args, strings.TrimSuffix(src, "/")+"/", partial+"/")
-	out, err := runRsync(ctx, args)
+	out, err := runRsync(ctx, l.Group, args)
 	if err != nil {
 		return UploadStats{}, err
 	}
@@ -121,12 +123,12 @@ func rsyncArgs(linkDest string) []string {
 	return args
 }
 
-func runRsync(ctx context.Context, args []string) ([]byte, error) {
+func runRsync(ctx context.Context, g *ProcGroup, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "rsync", args...)
 	cmd.WaitDelay = 5 * time.Second // its ssh child must not hold the pipes
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := g.run(cmd); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
 			return nil, fmt.Errorf("rsync: %w", err)

@@ -26,6 +26,9 @@ type SSHOptions struct {
 	ConfigFile     string        // ssh_config to use instead of ~/.ssh/config ("" for the default)
 	ConnectTimeout time.Duration // default 10s
 	BWLimit        int           // rsync --bwlimit in KiB/s; 0 for none
+	// Group is the process group every ssh and rsync joins, so that a
+	// restart after a crash can stop them (see ProcGroup); nil for none.
+	Group *ProcGroup
 }
 
 // SSH is a Host reached with ssh and rsync.
@@ -58,7 +61,7 @@ func SSHConnector(cfg func() *config.Config, opt SSHOptions) func(context.Contex
 	return func(ctx context.Context, env *config.Environment, name string) (Host, error) {
 		h := cfg().Host(name)
 		if h.IsLocal() {
-			return NewLocal(env.Path), nil
+			return &Local{Path: env.Path, Group: opt.Group}, nil
 		}
 		return NewSSH(h, env.PathOn(h), opt), nil
 	}
@@ -128,7 +131,7 @@ func (s *SSH) remoteIn(ctx context.Context, stdin []byte, out io.Writer, script 
 		cmd.Stdout = io.MultiWriter(&stdout, out)
 	}
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err := s.opt.Group.run(cmd)
 	if err != nil {
 		return stdout.Bytes(), s.explain(err, stderr.String())
 	}
@@ -202,7 +205,7 @@ done`, s.path, rel)
 		args = append(args, "--bwlimit="+strconv.Itoa(s.opt.BWLimit))
 	}
 	args = append(args, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
-	out, err := runRsync(ctx, args)
+	out, err := runRsync(ctx, s.opt.Group, args)
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 255 {
@@ -303,7 +306,7 @@ func (s *SSH) Close() error {
 	// host too; it ends once their sessions have.
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "stop", s.host)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	cmd.Run() // no master running is fine
+	s.opt.Group.run(cmd) // no master running is fine
 	return nil
 }
 

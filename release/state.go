@@ -26,9 +26,11 @@ func (e *Engine) stateFile(app, env string) string {
 }
 
 // State returns the last seen state of app/env (empty before any deploy).
+// A state file that cannot be read is a *FileError, never an empty state:
+// "never seen" would be a wrong answer.
 func (e *Engine) State(app, env string) (*EnvState, error) {
 	st := &EnvState{Hosts: map[string]HostState{}}
-	if _, err := readJSON(e.stateFile(app, env), st); err != nil {
+	if _, err := readJSON(e.stateFile(app, env), KindState, st); err != nil {
 		return nil, err
 	}
 	if st.Hosts == nil {
@@ -42,6 +44,8 @@ func (d *deploy) saveState(ctx context.Context) {
 	app, env := d.req.App.Name, d.req.Env.Name
 	st, err := d.e.State(app, env)
 	if err != nil {
+		// What this deploy learns below replaces the damaged file.
+		d.log.Warn().Err(err).Msg("host state file unreadable; writing it afresh")
 		st = &EnvState{Hosts: map[string]HostState{}}
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

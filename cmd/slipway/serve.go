@@ -75,6 +75,11 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	hostKey, err := loadOrCreateHostKey(filepath.Join(cfg.DataDir, "ssh_host_ed25519_key"))
 	if err != nil {
 		return err
@@ -87,11 +92,27 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A daemon killed during a deploy leaves its ssh and rsync running;
+	// recovery must not read and switch the hosts while they still can.
+	stopped, err := release.StopLeftovers(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if stopped > 0 {
+		log.Warn().Int("groups", stopped).Msg("stopped the ssh and rsync processes a killed slipway serve had left running")
+	}
+	group, err := release.StartProcGroup(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	opt.Group = group
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,
 		Log:     log,
 		Audit:   audit.Open(filepath.Join(cfg.DataDir, "audit.log")),
 		Secrets: secrets.Open(filepath.Join(cfg.DataDir, "secrets")),
+		Group:   group,
 	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)
@@ -112,6 +133,37 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
 	printWelcome(os.Stdout, cfg, embedded, ln.Addr().String(), hostKey)
 	return srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
+}
+
+// lockDataDir makes this daemon the only one on dataDir: DATA/run/serve.lock
+// stays locked (flock) for as long as the process lives, crash or not, and
+// holds its pid for the message a second one prints. Children do not
+// inherit the lock (close-on-exec). Keep the file open until exit.
+func lockDataDir(dataDir string) (*os.File, error) {
+	dir := filepath.Join(dataDir, "run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "serve.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the data directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := "another slipway serve"
+			if data, _ := os.ReadFile(path); len(strings.TrimSpace(string(data))) > 0 {
+				who += " (pid " + strings.TrimSpace(string(data)) + ")"
+			}
+			return nil, fmt.Errorf("%s is running with the data directory %s; stop it first, or give this one another data_dir", who, dataDir)
+		}
+		return nil, fmt.Errorf("lock the data directory %s: %w", dataDir, err)
+	}
+	// The pid only makes the message above more helpful.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	return f, nil
 }
 
 // socketPath is the hook socket. Unix socket paths are limited to about

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/slipwayhq/slipway/release"
 )
 
 // Limits for waits that would otherwise hang a run. They bound how long a
@@ -672,6 +675,13 @@ func (st *scriptState) cleanup() {
 			st.logf("slipway serve did not exit within %v of SIGTERM at the end of the script; killed it after SIGQUIT (goroutine dump in serve.log)", cleanupTermTimeout)
 		}
 	}
+	// The ssh and rsync of a server killed and not restarted live in the
+	// process group it recorded (release.ProcGroup), outside st.groups.
+	if data := filepath.Join(st.work, "data"); fileExists(filepath.Join(data, "run", "children.json")) {
+		if _, err := release.StopLeftovers(context.Background(), data); err != nil {
+			st.fail("stop what slipway serve left running: " + err.Error())
+		}
+	}
 	names := make([]string, 0, len(st.bg))
 	for name, p := range st.bg {
 		names = append(names, name)
@@ -748,4 +758,9 @@ func tailFile(path string, n int) string {
 		lines = append([]string{fmt.Sprintf("[... %d earlier lines]\n", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -39,6 +39,8 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
                                               (default: the previous live release)
   approve APP ENV vN                          let a staged release go live (not its pusher)
   reject APP ENV vN [--reason TEXT]           drop a staged release
+  lock APP ENV --reason TEXT                  refuse deploys and promotions (not rollbacks)
+  unlock APP ENV                              let deploys resume
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
@@ -99,6 +101,10 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		return c.approve(args[1:])
 	case "reject":
 		return c.reject(args[1:])
+	case "lock":
+		return c.lock(args[1:])
+	case "unlock":
+		return c.unlock(args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
 		return exitUsage
@@ -188,6 +194,8 @@ type EnvStatus struct {
 	Deploy *DeployStatus    `json:"deploy"`
 	// Pending is a release staged and waiting for approval.
 	Pending *release.Pending `json:"pending"`
+	// Lock is set while deploys are refused (lock APP ENV).
+	Lock *release.Freeze `json:"lock"`
 }
 
 // HostStatus is a host as last seen.
@@ -236,6 +244,7 @@ func (c *command) status(args []string) int {
 			env := app.Environments[envName]
 			es := EnvStatus{Env: envName, Branch: env.Branch, Live: release.LiveRelease(rels, envName), Hosts: []HostStatus{}}
 			es.Pending, _ = c.s.Engine.PendingRelease(name, envName)
+			es.Lock = c.lockStatus(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
 				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
 			}
@@ -281,6 +290,9 @@ func (c *command) printStatus(st Status) {
 				live = fmt.Sprintf("%s  %s %q by %s, %s", l.Name, shortID(l.Commit), clip(l.Subject, 30), l.User, l.LiveAt.UTC().Format("2006-01-02 15:04 MST"))
 			}
 			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
+			if f := e.Lock; f != nil {
+				fmt.Fprintf(tw, "  locked\tby %s since %s: %s\n", f.User, f.Since.UTC().Format("2006-01-02 15:04 MST"), f.Reason)
+			}
 			if d := e.Deploy; d != nil {
 				fmt.Fprintf(tw, "  deploying\t%s by %s since %s, now: %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"), orDash(d.Phase))
 			}

@@ -336,7 +336,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	}
 	_, err := s.Engine.Deploy(ctx, release.Request{
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
-		Rollback: rollback, Force: force,
+		Rollback: rollback, Force: force, Admin: roleOf(s.Config(), p.User) == config.RoleAdmin,
 	}, out)
 	if err == nil {
 		res := RefResult{}
@@ -350,7 +350,11 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	}
 	var locked *release.LockedError
 	var failed *release.DeployError
+	var frozen *release.FrozenError
 	switch {
+	case errors.As(err, &frozen):
+		fmt.Fprintln(out, frozenHint(frozen))
+		return refused(frozen.Error())
 	case errors.As(err, &locked):
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
 			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)

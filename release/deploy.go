@@ -39,8 +39,10 @@ type Request struct {
 	// Rollback names an earlier release of Env to make live again instead
 	// of a new release of Commit (which must then be that release's commit).
 	Rollback string
-	// Force allows a rollback to a release that never went live.
+	// Force allows a rollback to a release that never went live and,
+	// with Admin, a deploy of an environment that is locked (freeze.go).
 	Force bool
+	Admin bool // the pusher is an admin
 }
 
 // Result is a successful deploy.
@@ -84,8 +86,8 @@ func (e *DeployError) Reason() string {
 
 // Deploy ships req.Commit to every host of req.Env and makes it live, wave
 // by wave, or leaves every host on the release it ran before. Progress goes
-// to out, one line per step; the returned error is a *LockedError, or a
-// *DeployError, or (for an unexpected failure) any other error.
+// to out, one line per step; the returned error is a *LockedError, a
+// *FrozenError, or a *DeployError, or (for an unexpected failure) any other error.
 //
 // ctx should belong to the daemon, not to the pusher's connection: a
 // pusher who disconnects must not leave hosts half switched.
@@ -98,6 +100,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	defer unlock()
 
 	if err := e.settle(ctx, req.Env); err != nil {
+		return nil, err
+	}
+	if err := e.checkFreeze(req, out); err != nil {
 		return nil, err
 	}
 	if p, err := e.pendingFor(ctx, req.App, req.Env, req.Repo, ""); err == nil && req.Rollback == "" {

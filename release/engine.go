@@ -36,6 +36,8 @@ type Engine struct {
 	mu    sync.Mutex
 	locks map[string]*Lock
 	apps  map[string]*sync.Mutex
+
+	freezeMu sync.Mutex // serializes lock and unlock (freeze.go)
 }
 
 // Lock describes the deploy that holds an environment.

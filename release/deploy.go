@@ -651,6 +651,7 @@ func (d *deploy) audit(event, detail string) {
 	if err != nil {
 		d.log.Error().Err(err).Msg("cannot write the audit log")
 	}
+	d.notify(event, detail)
 }
 
 // event records what happened to the release in git; a failure here is

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/notify"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -32,6 +33,8 @@ type Engine struct {
 	Audit *audit.Log
 	// Secrets holds the secret values hooks get; nil means none.
 	Secrets *secrets.Store
+	// Notify sends deploy events to the configured webhooks; nil sends none.
+	Notify *notify.Dispatcher
 
 	mu    sync.Mutex
 	locks map[string]*Lock

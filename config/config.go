@@ -66,8 +66,9 @@ type Config struct {
 	Users          []*User          `toml:"users"`
 	SSH            SSH              `toml:"ssh"`
 	Hosts          map[string]*Host `toml:"hosts"`
-	Apps           map[string]*App  `toml:"apps"` // key TemplateApp ("*") is the template for apps not listed
-	File           string           `toml:"-"`    // path it was loaded from; "" for the built-in default
+	Apps           map[string]*App  `toml:"apps"`   // key TemplateApp ("*") is the template for apps not listed
+	Notify         []*Notify        `toml:"notify"` // webhooks for deploy events
+	File           string           `toml:"-"`      // path it was loaded from; "" for the built-in default
 }
 
 // User is someone allowed to push, identified by the SSH keys they sign in

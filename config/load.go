@@ -464,6 +464,9 @@ func (d *decoder) config(raw map[string]any) *Config {
 			}
 		}
 	}
+	if v, p, ok := t.get("notify"); ok {
+		d.notify(c, v, p)
+	}
 	if v, p, ok := t.get("hosts"); ok {
 		for name, ht := range d.tables(p, v) {
 			h := &Host{Name: name, Address: name}

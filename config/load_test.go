@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +265,28 @@ keys = ["KEY2", "KEY3", "KEY2"]
 			},
 		},
 		{
+			name: "notify defaults and events",
+			src: `
+[[notify]]
+url = "https://hooks.example.com/services/T0/B0/secret"
+[[notify]]
+url = "http://127.0.0.1:9000/hook"
+events = ["failure", "rollback"]
+timeout = "2s"
+`,
+			check: func(t *testing.T, c *Config) {
+				if len(c.Notify) != 2 {
+					t.Fatalf("Notify = %d entries, want 2", len(c.Notify))
+				}
+				if n := c.Notify[0]; !slices.Equal(n.Events, NotifyEvents) || n.Timeout.Std() != 10*time.Second {
+					t.Errorf("notify[0] = %+v, want every event and 10s", n)
+				}
+				if n := c.Notify[1]; !n.Wants("failure") || n.Wants("start") || n.Timeout.Std() != 2*time.Second {
+					t.Errorf("notify[1] = %+v, want failure and rollback in 2s", n)
+				}
+			},
+		},
+		{
 			name: "host paths and synthesized hosts",
 			src: `
 [hosts.web-1]
@@ -346,6 +369,41 @@ production = "/srv" # <-
 [users] # <-
 name = "alice"
 `, "users", `must be an array of tables, written [[users]]`},
+		{"notify url missing", `
+[[notify]] # <-
+events = ["start"]
+`, "notify[0].url", `is required`},
+		{"notify url not http", `
+[[notify]]
+url = "ftp://files.example.com/secret-token" # <-
+`, "notify[0].url", `must be an http:// or https:// URL with a host and no user (got ftp://files.example.com/***)`},
+		{"notify unknown event", `
+[[notify]]
+url = "https://hooks.example.com/x"
+events = [
+  "success",
+  "deployed", # <-
+]
+`, "notify[0].events[1]", `"deployed" is not an event: use start, success, failure, rollback, approval`},
+		{"notify no events", `
+[[notify]]
+url = "https://hooks.example.com/x"
+events = [] # <-
+`, "notify[0].events", `must name at least one event`},
+		{"notify zero timeout", `
+[[notify]]
+url = "https://hooks.example.com/x"
+timeout = "0s" # <-
+`, "notify[0].timeout", `must be more than 0`},
+		{"notify unknown key", `
+[[notify]]
+url = "https://hooks.example.com/x"
+event = ["start"] # <-
+`, "notify[0].event", `unknown key "event"; did you mean "events"?`},
+		{"notify not an array", `
+[notify] # <-
+url = "https://hooks.example.com/x"
+`, "notify", `must be an array of tables, written [[notify]]`},
 		{"listen without port", `
 listen = "localhost" # <-
 `, "listen", `must be host:port`},

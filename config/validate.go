@@ -24,6 +24,7 @@ func (d *decoder) finish(c *Config, base string) {
 	d.checkUsers(c)
 	d.checkHosts(c)
 	d.checkApps(c)
+	d.checkNotify(c)
 }
 
 // resolve makes data_dir, keys_file and environment paths absolute and

@@ -39,6 +39,8 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
                                               (default: the previous live release)
   approve APP ENV vN                          let a staged release go live (not its pusher)
   reject APP ENV vN [--reason TEXT]           drop a staged release
+  lock APP ENV --reason TEXT                  refuse deploys and promotions (not rollbacks)
+  unlock APP ENV                              let deploys resume
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
@@ -104,6 +106,10 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		return c.approve(args[1:])
 	case "reject":
 		return c.reject(args[1:])
+	case "lock":
+		return c.lock(args[1:])
+	case "unlock":
+		return c.unlock(args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
 		return exitUsage
@@ -196,6 +202,8 @@ type EnvStatus struct {
 	// Problems are files of the environment that could not be read, one
 	// sentence each naming the file and what to do.
 	Problems []string `json:"problems,omitempty"`
+	// Lock is set while deploys are refused (lock APP ENV).
+	Lock *release.Freeze `json:"lock"`
 }
 
 // HostStatus is a host as last seen.
@@ -247,6 +255,7 @@ func (c *command) status(args []string) int {
 			if es.Pending, err = c.s.Engine.PendingRelease(name, envName); err != nil {
 				es.Problems = append(es.Problems, err.Error())
 			}
+			es.Lock = c.lockStatus(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
 				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
 			}
@@ -299,6 +308,9 @@ func (c *command) printStatus(st Status) {
 			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
 			for _, p := range e.Problems {
 				fmt.Fprintf(tw, "  ! %s\n", p)
+			}
+			if f := e.Lock; f != nil {
+				fmt.Fprintf(tw, "  locked\tby %s since %s: %s\n", f.User, f.Since.UTC().Format("2006-01-02 15:04 MST"), f.Reason)
 			}
 			if d := e.Deploy; d != nil {
 				fmt.Fprintf(tw, "  deploying\t%s by %s since %s, now: %s\n", d.Release, d.User, d.Since.Format("15:04:05 MST"), orDash(d.Phase))

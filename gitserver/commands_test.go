@@ -78,7 +78,7 @@ func TestCommandUsageErrors(t *testing.T) {
 func FuzzCommand(f *testing.F) {
 	for _, seed := range []string{"help", "status --json", "releases shop -n 3 --env production", "log shop -n 1",
 		"rollback shop production v1 --force", "secrets list shop production", "approve shop production v9",
-		"reject shop production v9 --reason=\"x\"", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
+		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
 		f.Add(seed)
 	}
 	s := newCommandServer(f)

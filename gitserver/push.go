@@ -356,6 +356,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
 		Rollback: rollback, Force: force, Promote: rollback == "" && commit != c.New,
 		MaxReleaseSize: int64(s.Config().MaxReleaseSize),
+		Admin:          roleOf(s.Config(), p.User) == config.RoleAdmin,
 	}, out)
 	if err == nil {
 		res := RefResult{}
@@ -371,7 +372,11 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	var failed *release.DeployError
 	var notApproved *release.NotApprovedError
 	var damaged *release.FileError
+	var frozen *release.FrozenError
 	switch {
+	case errors.As(err, &frozen):
+		fmt.Fprintln(out, frozenHint(frozen))
+		return refused(frozen.Error())
 	case errors.As(err, &locked):
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
 			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)

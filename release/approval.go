@@ -171,6 +171,10 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 		}
 		return nil, fmt.Errorf("%w: %s may not approve %s/%s", ErrNotApprover, approver, app.Name, env.Name)
 	}
+	// Approving makes a release live: a lock refuses it like a deploy.
+	if err := e.checkFreeze(Request{App: app, Env: env, User: approver, Key: key}, out); err != nil {
+		return nil, err
+	}
 	if err := os.Remove(e.pendingFile(app.Name, env.Name)); err != nil {
 		return nil, err
 	}

@@ -39,7 +39,8 @@ type Request struct {
 	// Rollback names an earlier release of Env to make live again instead
 	// of a new release of Commit (which must then be that release's commit).
 	Rollback string
-	// Force allows a rollback to a release that never went live.
+	// Force allows a rollback to a release that never went live and,
+	// with Admin, a deploy of an environment that is locked (freeze.go).
 	Force bool
 	// Promote marks a deploy of a commit that is already a release (a
 	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
@@ -47,6 +48,7 @@ type Request struct {
 	// MaxReleaseSize bounds the export of Commit in bytes
 	// (max_release_size); 0 means no limit.
 	MaxReleaseSize int64
+	Admin          bool // the pusher is an admin
 }
 
 // Action says why a deploy runs. Hooks see it as SLIPWAY_ACTION.
@@ -116,8 +118,8 @@ func (e *DeployError) Reason() string {
 
 // Deploy ships req.Commit to every host of req.Env and makes it live, wave
 // by wave, or leaves every host on the release it ran before. Progress goes
-// to out, one line per step; the returned error is a *LockedError, or a
-// *DeployError, or (for an unexpected failure) any other error.
+// to out, one line per step; the returned error is a *LockedError, a
+// *FrozenError, or a *DeployError, or (for an unexpected failure) any other error.
 //
 // ctx should belong to the daemon, not to the pusher's connection: a
 // pusher who disconnects must not leave hosts half switched.
@@ -130,6 +132,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	defer unlock()
 
 	if err := e.settle(ctx, req.Env); err != nil {
+		return nil, err
+	}
+	if err := e.checkFreeze(req, out); err != nil {
 		return nil, err
 	}
 	p, err := e.pendingFor(ctx, req.App, req.Env, req.Repo, "")
@@ -699,6 +704,7 @@ func (d *deploy) audit(event, detail string) {
 	if err != nil {
 		d.log.Error().Err(err).Msg("cannot write the audit log")
 	}
+	d.notify(event, detail)
 }
 
 // event records what happened to the release in git; a failure here is

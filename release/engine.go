@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/notify"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -35,10 +36,14 @@ type Engine struct {
 	// Group is the process group the rsync of local uploads joins (see
 	// ProcGroup); nil for none. Connect's hosts get theirs from it.
 	Group *ProcGroup
+	// Notify sends deploy events to the configured webhooks; nil sends none.
+	Notify *notify.Dispatcher
 
 	mu    sync.Mutex
 	locks map[string]*Lock
 	apps  map[string]*sync.Mutex
+
+	freezeMu sync.Mutex // serializes lock and unlock (freeze.go)
 }
 
 // Lock describes the deploy that holds an environment.

@@ -19,6 +19,7 @@ const (
 	KindState    = "host state"      // DATA/state/APP/ENV.json
 	KindManifest = "manifest"        // DATA/manifests/APP/vN.json
 	KindChildren = "process record"  // DATA/run/children.json
+	KindFreeze   = "deploy lock"     // DATA/locks/APP/ENV.json
 )
 
 // FileError is a file of the data directory that exists but cannot be
@@ -49,6 +50,9 @@ func (e *FileError) Error() string {
 	case KindChildren:
 		return what + ": Slipway cannot tell whether ssh or rsync processes of an earlier slipway serve still run;" +
 			" stop any that do, then remove the file"
+	case KindFreeze:
+		return what + ": deploys of " + where + " are refused until an operator fixes or removes it" +
+			" (removing it lifts the lock)"
 	default:
 		return what + "; fix or remove it"
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/gitserver"
+	"github.com/slipwayhq/slipway/notify"
 	"github.com/slipwayhq/slipway/release"
 	"github.com/slipwayhq/slipway/secrets"
 )
@@ -116,6 +117,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = release.SSHConnector(srv.Config, opt)
+	engine.Notify = notify.New(func() []*config.Notify { return srv.Config().Notify }, log, notify.DefaultQueue)
 	srv.Version = versionString()
 	srv.StopTimeout = *stopTimeout
 
@@ -132,7 +134,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).
 		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
 	printWelcome(os.Stdout, cfg, embedded, ln.Addr().String(), hostKey)
-	return srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
+	err = srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
+	// Deploys have ended: their last notifications get a bounded time.
+	engine.Notify.Close(notifyDrainTimeout)
+	return err
 }
 
 // lockDataDir makes this daemon the only one on dataDir: DATA/run/serve.lock
@@ -165,6 +170,9 @@ func lockDataDir(dataDir string) (*os.File, error) {
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
 	return f, nil
 }
+// notifyDrainTimeout bounds how long a stopping server keeps delivering
+// queued notifications.
+const notifyDrainTimeout = 10 * time.Second
 
 // socketPath is the hook socket. Unix socket paths are limited to about
 // 100 bytes, so a deep data directory gets a socket in the temp directory.

@@ -68,7 +68,10 @@ type Config struct {
 	Hosts          map[string]*Host `toml:"hosts"`
 	Apps           map[string]*App  `toml:"apps"`   // key TemplateApp ("*") is the template for apps not listed
 	Notify         []*Notify        `toml:"notify"` // webhooks for deploy events
-	File           string           `toml:"-"`      // path it was loaded from; "" for the built-in default
+	// External, when set, opens a second hook socket for repositories
+	// hosted by another git server (see External); nil: none.
+	External *External `toml:"external,omitempty"`
+	File     string    `toml:"-"` // path it was loaded from; "" for the built-in default
 }
 
 // User is someone allowed to push, identified by the SSH keys they sign in
@@ -91,6 +94,31 @@ type SSH struct {
 	BWLimit        int      `toml:"bwlimit"`         // upload limit per host in KiB/s (rsync --bwlimit); 0: none
 }
 
+// Identities a git server can vouch for, in External.Identity.
+const (
+	IdentityOS       = "os"       // the OS user that runs the hook: one account per pusher
+	IdentityGitolite = "gitolite" // GL_USER
+	IdentityGitea    = "gitea"    // GITEA_PUSHER_NAME
+	IdentityGitLab   = "gitlab"   // GL_USERNAME
+)
+
+// External is how hooks in repositories served by another git server on
+// this machine reach the daemon. The hook runs as that server's OS user;
+// the daemon checks the connecting process's uid (SO_PEERCRED) and takes
+// the pusher's name from where Identity says, never from a variable the
+// pusher could choose.
+type External struct {
+	Identity string `toml:"identity"` // IdentityOS, IdentityGitolite, IdentityGitea or IdentityGitLab; required
+	// OSUsers are the OS users (names or numeric uids) whose hooks may
+	// connect: the git server's account. Required unless Identity is
+	// "os", where the OS user is the pusher and must be a Slipway user.
+	OSUsers []string `toml:"os_users"`
+	Socket  string   `toml:"socket"` // default data_dir/run/external.sock; absolute after loading
+	// SocketGroup, when set, owns the socket, which is then mode 0660 so
+	// that the git server's account can connect; "": mode 0600.
+	SocketGroup string `toml:"socket_group"`
+}
+
 // Host is a remote machine reached over SSH. "local" is reserved: this
 // machine, no SSH.
 type Host struct {
@@ -106,9 +134,14 @@ func (h *Host) IsLocal() bool { return h.Name == LocalHost }
 // App is a deployable application: one git repository with one or more
 // environments, each fed by its own branch.
 type App struct {
-	Name         string                  `toml:"-"`
-	KeepReleases int                     `toml:"keep_releases"` // default 5, at least 2
-	Environments map[string]*Environment `toml:"environments"`  // at least one
+	Name         string `toml:"-"`
+	KeepReleases int    `toml:"keep_releases"` // default 5, at least 2
+	// Repository is the absolute path of the app's bare repository on
+	// another git server on this machine, whose proc-receive hook
+	// (slipway install-hook) deploys through the external socket. ""
+	// (the default): DATA/repos/APP.git, pushed to over Slipway's own SSH.
+	Repository   string                  `toml:"repository,omitempty"`
+	Environments map[string]*Environment `toml:"environments"` // at least one
 }
 
 // Environment is where pushes to one branch of an app are deployed.

@@ -482,6 +482,13 @@ func (d *decoder) config(raw map[string]any) *Config {
 			c.Apps[name] = d.app(name, at)
 		}
 	}
+	t.sub("external", func(et *table) {
+		c.External = &External{}
+		et.str("identity", &c.External.Identity)
+		et.stringList("os_users", &c.External.OSUsers)
+		et.str("socket", &c.External.Socket)
+		et.str("socket_group", &c.External.SocketGroup)
+	})
 	t.finish(nil)
 	return c
 }
@@ -489,6 +496,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 func (d *decoder) app(name string, t *table) *App {
 	a := &App{Name: name, KeepReleases: defaultKeepReleases, Environments: map[string]*Environment{}}
 	t.integer("keep_releases", &a.KeepReleases)
+	t.str("repository", &a.Repository)
 	if v, p, ok := t.get("environments"); ok {
 		for envName, et := range d.tables(p, v) {
 			a.Environments[envName] = d.environment(name, envName, et)

@@ -25,6 +25,7 @@ func (d *decoder) finish(c *Config, base string) {
 	d.checkHosts(c)
 	d.checkApps(c)
 	d.checkNotify(c)
+	d.checkExternal(c)
 }
 
 // resolve makes data_dir, keys_file and environment paths absolute and
@@ -87,6 +88,15 @@ func (d *decoder) resolve(c *Config, base string) {
 			d.errorf(p, "%q has an unknown placeholder: only {app} and {env} are replaced", h.Path)
 		}
 	}
+	if x := c.External; x != nil && c.DataDir != "" {
+		if x.Socket == "" {
+			x.Socket = filepath.Join(c.DataDir, "run", "external.sock")
+		} else if p, err := localPath(base, x.Socket); err != nil {
+			d.errorf(root.key("external").key("socket"), "%v", err)
+		} else {
+			x.Socket = p
+		}
+	}
 	for appName, a := range c.Apps {
 		for envName, e := range a.Environments {
 			d.resolveEnvPath(c, a, e, root.key("apps").key(appName).key("environments").key(envName).key("path"))
@@ -145,7 +155,11 @@ func localPath(base, p string) (string, error) {
 
 func (d *decoder) checkServer(c *Config) {
 	root := keyPath(nil)
-	if host, port, err := net.SplitHostPort(c.Listen); err != nil || strings.ContainsAny(host, " \t") {
+	if c.Listen == "" && c.External != nil {
+		// Hooks of another git server only: no SSH listener.
+	} else if c.Listen == "" {
+		d.errorf(root.key("listen"), `is empty, which turns Slipway's own SSH server off; that only makes sense with an [external] table for hooks in repositories served elsewhere (or give host:port, such as "127.0.0.1:2222")`)
+	} else if host, port, err := net.SplitHostPort(c.Listen); err != nil || strings.ContainsAny(host, " \t") {
 		d.errorf(root.key("listen"), `must be host:port, such as "127.0.0.1:2222" or ":2222" (got %q)`, c.Listen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		d.errorf(root.key("listen"), "has the port %q: a port is a number from 0 to 65535", port)
@@ -236,7 +250,9 @@ func (d *decoder) checkUsers(c *Config) {
 				add(pk, at, where)
 			}
 		}
-		if len(u.PublicKeys) == 0 && !keyProblems && !d.badUnder(up.key("keys")) {
+		// Behind another git server, that server authenticates the
+		// pushers: a user may have no key for Slipway's own SSH server.
+		if len(u.PublicKeys) == 0 && !keyProblems && !d.badUnder(up.key("keys")) && c.External == nil {
 			d.errorf(up, "%s has no keys: add keys = [%s] or keys_file = \"path/to/authorized_keys\"", who, keyExample)
 		}
 	}
@@ -334,6 +350,19 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 	a := c.Apps[name]
 	if name != TemplateApp && !ValidName(name) {
 		d.errorf(p, `%q is not a valid app name: use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit, without ".." and not ending in ".git"; or "*" for the template of apps not listed`, name)
+	}
+	if a.Repository != "" {
+		rp := p.key("repository")
+		switch {
+		case name == TemplateApp:
+			d.errorf(rp, `cannot be set on the "*" template: each app hosted elsewhere names its own repository under [apps.NAME]`)
+		case !filepath.IsAbs(a.Repository) || hasDotDot(a.Repository):
+			d.errorf(rp, "%q must be the absolute path of a bare repository on this machine, without \"..\", such as \"/srv/git/%s.git\"", a.Repository, name)
+		case c.External == nil:
+			d.errorf(rp, `needs an [external] table: it names a repository served by another git server, whose hook reaches Slipway through the external socket`)
+		default:
+			a.Repository = filepath.Clean(a.Repository)
+		}
 	}
 	if a.KeepReleases < 2 {
 		d.errorf(p.key("keep_releases"), "must be at least 2 (got %d): the previous release is kept for rollback", a.KeepReleases)
@@ -518,4 +547,44 @@ func hasDotDot(p string) bool {
 		}
 	}
 	return false
+}
+
+func (d *decoder) checkExternal(c *Config) {
+	x := c.External
+	if x == nil {
+		return
+	}
+	p := keyPath{{name: "external"}}
+	switch x.Identity {
+	case IdentityOS, IdentityGitolite, IdentityGitea, IdentityGitLab:
+	case "":
+		d.errorf(p.key("identity"), `is required: which git server runs the hooks and so vouches for the pusher: "os" (one OS account per pusher, such as a plain bare repository over OpenSSH), "gitolite", "gitea" or "gitlab"`)
+	default:
+		d.errorf(p.key("identity"), `%q is not a git server Slipway knows: use "os", "gitolite", "gitea" or "gitlab"`, x.Identity)
+	}
+	if len(x.OSUsers) == 0 && x.Identity != IdentityOS && x.Identity != "" && !d.badUnder(p.key("os_users")) {
+		d.errorf(p.key("os_users"), `is required with identity = %q: the OS account the git server runs hooks as, such as ["git"]; only its hooks may connect`, x.Identity)
+	}
+	for i, u := range x.OSUsers {
+		if !sshUserRE.MatchString(u) {
+			d.errorf(p.key("os_users").index(i), "%q is not an OS user name or uid", u)
+		}
+	}
+	// One repository feeds one app: its tags are that app's releases.
+	ap := keyPath{{name: "apps"}}
+	seen := map[string]string{}
+	for _, name := range d.ordered(ap, sortedKeys(c.Apps)) {
+		r := c.Apps[name].Repository
+		if r == "" || name == TemplateApp || !filepath.IsAbs(r) {
+			continue
+		}
+		if prev, dup := seen[r]; dup {
+			d.errorf(ap.key(name).key("repository"), "%s is already the repository of app %q: one repository feeds one app", r, prev)
+			continue
+		}
+		seen[r] = name
+	}
+	if x.SocketGroup != "" && !sshUserRE.MatchString(x.SocketGroup) {
+		d.errorf(p.key("socket_group"), "%q is not a group name or gid", x.SocketGroup)
+	}
 }

@@ -22,6 +22,12 @@ import (
 // It decides nothing itself. If the daemon cannot be reached, every ref
 // is rejected.
 func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) error {
+	return runProcReceive(in, out, stderr, socket, hookRequest{Token: token})
+}
+
+// runProcReceive speaks proc-receive with git and sends req, completed
+// with git's commands and push options, to the daemon.
+func runProcReceive(in io.Reader, out, stderr io.Writer, socket string, req hookRequest) error {
 	sc := pktline.NewScanner(in)
 	enc := pktline.NewEncoder(out)
 
@@ -56,7 +62,6 @@ func RunProcReceive(in io.Reader, out, stderr io.Writer, socket, token string) e
 		return err
 	}
 
-	req := hookRequest{Token: token}
 	commands, err := readSection(sc, "commands")
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ type hookRequest struct {
 	Token    string       `json:"token"`
 	Commands []RefCommand `json:"commands"`
 	Options  []string     `json:"options,omitempty"`
+	// External is set by a hook installed in a repository that another
+	// git server serves (slipway install-hook); Token is then empty.
+	External *externalClaim `json:"external,omitempty"`
 }
 
 type hookMessage struct {

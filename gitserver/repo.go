@@ -32,8 +32,12 @@ func AppFromPath(p string) (string, error) {
 	return name, nil
 }
 
-// repoDir is where the bare repository of app lives.
+// repoDir is where the bare repository of app lives: the one another git
+// server serves ([apps.NAME] repository), or DATA/repos/APP.git.
 func (s *Server) repoDir(app string) string {
+	if a, ok := s.Config().Apps[app]; ok && a.Repository != "" && app != config.TemplateApp {
+		return a.Repository
+	}
 	return filepath.Join(s.DataDir, "repos", app+".git")
 }
 

@@ -98,6 +98,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 	}
 	s.hookSock = hl
 	go hl.serve()
+	if x := s.Config().External; x != nil {
+		el, err := s.listenExternal(x)
+		if err != nil {
+			hl.close()
+			return err
+		}
+		defer el.close()
+		go el.serve()
+	}
 
 	s.ssh = &ssh.Server{
 		Handler:     s.handleSession,
@@ -134,7 +143,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) e
 
 	go s.expirePending(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- s.ssh.Serve(newLimitListener(ln, max(s.Config().MaxConnections, 1))) }()
+	if ln != nil { // nil: hooks of another git server only (listen = "")
+		go func() { errc <- s.ssh.Serve(newLimitListener(ln, max(s.Config().MaxConnections, 1))) }()
+	}
 	select {
 	case err := <-errc:
 		hl.close()
@@ -152,7 +163,9 @@ func (s *Server) stop(ln net.Listener, hl *hookListener) error {
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	ln.Close()
+	if ln != nil {
+		ln.Close()
+	}
 	idle := s.sessions.close()
 	s.Log.Info().Dur("timeout", timeout).Msg("stopping: no new connections; running sessions and deploys may finish")
 
@@ -334,6 +347,10 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 		log.Info().Str("app", app).Msg("push refused: reader")
 		s.audit(audit.Record{Event: "refused", User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
 		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
+		return 1
+	}
+	if a, _ := cfg.App(app); a.Repository != "" && service == "receive-pack" {
+		fmt.Fprintf(stderr, "slipway: %s is hosted by another git server (%s); push there, and its hook deploys\n", app, a.Repository)
 		return 1
 	}
 	dir := s.repoDir(app)

@@ -37,7 +37,14 @@ func (c *checkCommand) Run(ctx context.Context, args []string) error {
 	if embedded {
 		name = "built-in default configuration"
 	}
-	fmt.Printf("%s: ok\n  listen %s, data in %s, %d users\n", name, cfg.Listen, cfg.DataDir, len(cfg.Users))
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "nowhere (no SSH server)"
+	}
+	fmt.Printf("%s: ok\n  listen %s, data in %s, %d users\n", name, listen, cfg.DataDir, len(cfg.Users))
+	if x := cfg.External; x != nil {
+		fmt.Printf("  hooks of another git server (%s) on %s\n", x.Identity, x.Socket)
+	}
 	for _, a := range sortedKeys(cfg.Apps) {
 		app := cfg.Apps[a]
 		var envs []string

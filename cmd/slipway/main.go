@@ -36,6 +36,8 @@ func commands() map[string]command {
 		"hook":    &hookCommand{},
 		"pubkey":  &pubkeyCommand{},
 		"trust":   &trustCommand{},
+
+		"install-hook": &installHookCommand{},
 	}
 }
 
@@ -122,6 +124,7 @@ Commands:
   check     validate a configuration and probe every host
   pubkey    print Slipway's SSH key for the hosts' authorized_keys
   trust     record the SSH host keys of the hosts
+  install-hook  deploy from a repository that another git server serves
   version   print the version
 
 Run "slipway <command> -h" for a command's options.

@@ -125,6 +125,15 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err := engine.Recover(ctx, cfg); err != nil {
 		log.Error().Err(err).Msg("some interrupted deploys are not recovered; their environments may run mixed releases")
 	}
+	if cfg.Listen == "" {
+		// Behind another git server only: its hooks are the way in.
+		go reloadOnHangup(ctx, srv, *path, embedded, log)
+		log.Info().Str("external_socket", cfg.External.Socket).Str("identity", cfg.External.Identity).
+			Str("data_dir", cfg.DataDir).Str("version", srv.Version).Msg("slipway serving hooks of another git server; no SSH listener")
+		fmt.Fprintf(os.Stdout, "Slipway %s takes pushes from another git server's hooks on %s (no SSH listener).\nData directory: %s\nConfiguration: %s\n",
+			versionString(), cfg.External.Socket, cfg.DataDir, cfg.File)
+		return srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)

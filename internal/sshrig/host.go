@@ -272,3 +272,25 @@ func (h *Host) sshdConfig(port int) string {
 	lines = append(lines, h.rig.optional...)
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// AddAuthorizedKeys appends authorized_keys lines, options included (such
+// as command="..." to force git-shell, the way gitolite does), to the
+// host's authorized_keys. sshd reads the file at every login, so they
+// apply at once; the rig's own key stays unrestricted.
+func (h *Host) AddAuthorizedKeys(lines ...string) error {
+	f, err := os.OpenFile(h.authPath, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	for _, line := range lines {
+		if strings.ContainsAny(line, "\r\n") {
+			f.Close()
+			return fmt.Errorf("sshrig: an authorized_keys line must be one line: %q", line)
+		}
+		if _, err := f.WriteString(line + "\n"); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}

@@ -20,7 +20,8 @@ type Record struct {
 	Time time.Time `json:"time"`
 	// Event is one of push, refused, deploy, deployed, failed, rollback,
 	// rolled-back (a rollback made the release live again), staged,
-	// approved, rejected, secrets, command.
+	// approved, rejected, secrets, command, unchanged (a push that
+	// changed nothing under an environment's subdir), cache (cleared).
 	Event   string `json:"event"`
 	User    string `json:"user,omitempty"`
 	Key     string `json:"key,omitempty"` // SHA256 fingerprint of the signing key

@@ -161,6 +161,11 @@ type Environment struct {
 	Hooks           Hooks             `toml:"hooks"`
 	Shared          Shared            `toml:"shared"`
 	Env             map[string]string `toml:"env"` // added to every hook's and health command's environment
+	// Subdir, if set, is the directory of the pushed tree that this
+	// environment deploys (a monorepo's "services/api"): it becomes the
+	// release's root on every host, and a push that changes nothing in it
+	// makes no release. Relative and clean, without "..".
+	Subdir string `toml:"subdir"`
 }
 
 // Hooks are operator commands run at fixed points of a deploy, through

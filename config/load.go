@@ -536,6 +536,7 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 	t.stringList("approvers", &e.Approvers)
 	t.duration("approval_timeout", &e.ApprovalTimeout)
 	t.integer("parallelism", &e.Parallelism)
+	t.str("subdir", &e.Subdir)
 	t.sub("health", func(ht *table) {
 		h := &Health{Timeout: defaultTimeout, Retries: defaultRetries, Interval: defaultInterval}
 		ht.str("command", &h.Command)

@@ -95,6 +95,25 @@ path = "/srv/shop"
 			},
 		},
 		{
+			name: "subdir",
+			src: `
+[apps.shop.environments.api]
+path   = "/srv/api"
+subdir = "services/api"
+[apps.shop.environments.web]
+path   = "/srv/web"
+`,
+			check: func(t *testing.T, c *Config) {
+				envs := c.Apps["shop"].Environments
+				if got := envs["api"].Subdir; got != "services/api" {
+					t.Errorf("api subdir = %q, want services/api", got)
+				}
+				if got := envs["web"].Subdir; got != "" {
+					t.Errorf("web subdir = %q, want none (the whole tree)", got)
+				}
+			},
+		},
+		{
 			name: "health defaults",
 			src: `
 [apps.shop.environments.production]
@@ -665,6 +684,31 @@ max_release_size = 0 # <-
 [hosts.web-1]
 path = "srv/{app}" # <-
 `, "hosts.web-1.path", `must be an absolute path on the host`},
+		{"subdir absolute", `
+[apps.shop.environments.api]
+path = "/srv/api"
+subdir = "/services/api" # <-
+`, "apps.shop.environments.api.subdir", `"/services/api" must be a directory of the pushed tree, relative and clean, without ".." (such as "services/api"); did you mean "services/api"?`},
+		{"subdir with a trailing slash", `
+[apps.shop.environments.api]
+path = "/srv/api"
+subdir = "services/api/" # <-
+`, "apps.shop.environments.api.subdir", `did you mean "services/api"?`},
+		{"subdir not clean", `
+[apps.shop.environments.api]
+path = "/srv/api"
+subdir = "services//./api" # <-
+`, "apps.shop.environments.api.subdir", `did you mean "services/api"?`},
+		{"subdir leaves the tree", `
+[apps.shop.environments.api]
+path = "/srv/api"
+subdir = "services/../../etc" # <-
+`, "apps.shop.environments.api.subdir", `"services/../../etc" must be a directory of the pushed tree, relative and clean, without ".."`},
+		{"subdir dot", `
+[apps.shop.environments.api]
+path = "/srv/api"
+subdir = "." # <-
+`, "apps.shop.environments.api.subdir", `"." must be a directory of the pushed tree`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

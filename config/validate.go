@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -418,6 +419,14 @@ func (d *decoder) checkApp(c *Config, name string, p keyPath) {
 		}
 		if f := e.Shared.SecretsFile; f != "" && !validSharedPath(f) {
 			d.errorf(ep.key("shared").key("secrets_file"), `%q must be a relative path inside the release, without ".." (such as ".env")`, f)
+		}
+		if e.Subdir != "" && !validSharedPath(e.Subdir) {
+			msg := `%q must be a directory of the pushed tree, relative and clean, without ".." (such as "services/api")`
+			if c := path.Clean(strings.TrimPrefix(e.Subdir, "/")); !hasDotDot(e.Subdir) && validSharedPath(c) {
+				d.errorf(ep.key("subdir"), msg+`; did you mean %q?`, e.Subdir, c)
+			} else {
+				d.errorf(ep.key("subdir"), msg, e.Subdir)
+			}
 		}
 		for k := range e.Env {
 			if !envNameRE.MatchString(k) || strings.HasPrefix(k, "SLIPWAY_") {

@@ -44,7 +44,7 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
-  whoami                                      your user and key
+` + cacheHelp + `  whoami                                      your user and key
   version                                     the server's version
   help                                        this text
 
@@ -110,6 +110,8 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		return c.lock(args[1:])
 	case "unlock":
 		return c.unlock(args[1:])
+	case "cache":
+		return c.cache(args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
 		return exitUsage

@@ -373,6 +373,7 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	var notApproved *release.NotApprovedError
 	var damaged *release.FileError
 	var frozen *release.FrozenError
+	var noSubdir *release.SubdirError
 	switch {
 	case errors.As(err, &frozen):
 		fmt.Fprintln(out, frozenHint(frozen))
@@ -381,6 +382,9 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
 			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)
 		return refused(fmt.Sprintf("%s is locked by %s's deploy", env.Name, locked.Holder.User))
+	case errors.As(err, &noSubdir):
+		fmt.Fprintf(out, "%v\n", noSubdir)
+		return refused(noSubdir.Short())
 	case errors.Is(err, release.ErrBranchMoved):
 		fmt.Fprintf(out, "branch %s moved while you pushed; fetch, then push again\n", env.Branch)
 		return refused("branch moved; fetch and push again")

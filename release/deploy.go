@@ -80,6 +80,9 @@ type Result struct {
 	// Pending means the release is staged on every host and waits for
 	// an approval (see Engine.Approve); nothing is live yet.
 	Pending bool
+	// Unchanged means the push changed nothing under the environment's
+	// subdir: no release was made, Release is the live one.
+	Unchanged bool
 }
 
 // DeployError is a failed deploy: which release, which step on which
@@ -119,7 +122,8 @@ func (e *DeployError) Reason() string {
 // Deploy ships req.Commit to every host of req.Env and makes it live, wave
 // by wave, or leaves every host on the release it ran before. Progress goes
 // to out, one line per step; the returned error is a *LockedError, a
-// *FrozenError, or a *DeployError, or (for an unexpected failure) any other error.
+// *FrozenError, a *SubdirError, or a *DeployError, or (for an unexpected
+// failure) any other error.
 //
 // ctx should belong to the daemon, not to the pusher's connection: a
 // pusher who disconnects must not leave hosts half switched.
@@ -154,6 +158,11 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	}
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
+	}
+	if req.Env.Subdir != "" {
+		if res, err := e.checkSubdir(ctx, req, out); res != nil || err != nil {
+			return res, err
+		}
 	}
 	var from string // the live release a rollback replaces
 	if req.Rollback != "" {
@@ -429,7 +438,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := Export(xctx, req.Repo, req.Commit, staging, prevManifest, stamp, req.MaxReleaseSize)
+	m, st, err := ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}

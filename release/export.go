@@ -65,6 +65,7 @@ type TooLargeError struct {
 	// its tree (export-subst placeholders expand) and was stopped; what it
 	// wrote is removed.
 	Written bool
+	Subdir  string // the directory exported, "" for the whole tree
 }
 
 func (e *TooLargeError) Error() string {
@@ -72,8 +73,12 @@ func (e *TooLargeError) Error() string {
 		return fmt.Sprintf("the export of %s grew past max_release_size (%s) as attributes such as export-subst expanded its files",
 			short(e.Commit), exactBytes(e.Limit))
 	}
-	return fmt.Sprintf("the tree of %s is %s in %s, over max_release_size (%s)",
-		short(e.Commit), humanBytes(e.Size), count(e.Files, "file"), exactBytes(e.Limit))
+	what := "the tree of " + short(e.Commit)
+	if e.Subdir != "" {
+		what = Sanitize(e.Subdir, 100) + " in " + short(e.Commit)
+	}
+	return fmt.Sprintf("%s is %s in %s, over max_release_size (%s)",
+		what, humanBytes(e.Size), count(e.Files, "file"), exactBytes(e.Limit))
 }
 
 // ExportStats says what an export produced.
@@ -103,14 +108,32 @@ type ExportStats struct {
 // two different contents: not against the previous release, and not
 // against what an interrupted upload of another release left behind.
 func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stamp, limit int64) (*Manifest, ExportStats, error) {
+	return ExportDir(ctx, repo, commit, "", dest, prev, stamp, limit)
+}
+
+// ExportDir is Export of the directory subdir of commit's tree (the whole
+// tree for ""): its contents become the root of dest, and the manifest's
+// paths are relative to it. The caller has checked that subdir is a
+// directory of commit (see SubdirTree).
+//
+// It runs git archive COMMIT -- SUBDIR and strips the prefix rather than
+// archiving the tree COMMIT:SUBDIR: given a tree, git archive knows no
+// commit, so export-subst placeholders stay unexpanded, and it reads
+// attributes from the subdirectory alone. Given the commit, the whole
+// tree's .gitattributes apply as they would to a full export.
+func ExportDir(ctx context.Context, repo, commit, subdir, dest string, prev *Manifest, stamp, limit int64) (*Manifest, ExportStats, error) {
 	var st ExportStats
-	blobs, skipped, err := lsTree(ctx, repo, commit)
+	treeish := commit
+	if subdir != "" {
+		treeish = commit + ":" + subdir
+	}
+	blobs, skipped, err := lsTree(ctx, repo, treeish)
 	if err != nil {
 		return nil, st, err
 	}
 	st.Skipped = skipped
 	if limit > 0 {
-		if err := checkTreeSize(ctx, repo, commit, blobs, limit); err != nil {
+		if err := checkTreeSize(ctx, repo, commit, subdir, blobs, limit); err != nil {
 			return nil, st, err
 		}
 	}
@@ -126,7 +149,11 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 	}
 	defer root.Close()
 
-	cmd := exec.CommandContext(ctx, "git", "-C", repo, "-c", "tar.umask=0022", "archive", "--format=tar", commit)
+	args := []string{"--literal-pathspecs", "-C", repo, "-c", "tar.umask=0022", "archive", "--format=tar", commit}
+	if subdir != "" {
+		args = append(args, "--", subdir)
+	}
+	cmd := exec.CommandContext(ctx, "git", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -137,7 +164,7 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 		return nil, st, fmt.Errorf("git archive: %w", err)
 	}
 	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry)}
-	x := &extractor{root: root, blobs: blobs, prev: prev, stamp: stamp, limit: limit, m: m, st: &st}
+	x := &extractor{root: root, subdir: subdir, blobs: blobs, prev: prev, stamp: stamp, limit: limit, m: m, st: &st}
 	extractErr := x.run(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)))
 	var tooLarge *TooLargeError
 	if errors.As(extractErr, &tooLarge) {
@@ -150,7 +177,7 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 	}
 	waitErr := cmd.Wait()
 	if tooLarge != nil {
-		tooLarge.Commit = commit
+		tooLarge.Commit, tooLarge.Subdir = commit, subdir
 		root.Close()
 		if err := os.RemoveAll(dest); err != nil {
 			return nil, st, fmt.Errorf("remove oversized export: %w", err)
@@ -168,13 +195,14 @@ func Export(ctx context.Context, repo, commit, dest string, prev *Manifest, stam
 
 // extractor writes a git archive stream under root and builds its manifest.
 type extractor struct {
-	root  *os.Root
-	blobs map[string]treeEntry
-	prev  *Manifest
-	stamp int64
-	limit int64 // 0: none
-	m     *Manifest
-	st    *ExportStats
+	root   *os.Root
+	subdir string // the archive's paths start with subdir/, stripped; "" for none
+	blobs  map[string]treeEntry
+	prev   *Manifest
+	stamp  int64
+	limit  int64 // 0: none
+	m      *Manifest
+	st     *ExportStats
 }
 
 func (x *extractor) run(tr *tar.Reader) error {
@@ -193,6 +221,16 @@ func (x *extractor) run(tr *tar.Reader) error {
 		name := strings.TrimSuffix(h.Name, "/")
 		if name == "" || !fs.ValidPath(name) {
 			return fmt.Errorf("archive entry %q: not a clean relative path", h.Name)
+		}
+		if x.subdir != "" {
+			if h.Typeflag == tar.TypeDir && strings.HasPrefix(x.subdir+"/", name+"/") {
+				continue // subdir itself and its parents
+			}
+			rel, ok := strings.CutPrefix(name, x.subdir+"/")
+			if !ok {
+				return fmt.Errorf("archive entry %q is outside %s", h.Name, x.subdir)
+			}
+			name = rel
 		}
 		te := x.blobs[name]
 		var oid string
@@ -326,7 +364,7 @@ func lsTree(ctx context.Context, repo, commit string) (map[string]treeEntry, []s
 // to more than limit. Paths that export-ignore leaves out are not counted;
 // finding them costs a scratch index, so it is done only for a tree that
 // would be refused otherwise.
-func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]treeEntry, limit int64) error {
+func checkTreeSize(ctx context.Context, repo, commit, subdir string, blobs map[string]treeEntry, limit int64) error {
 	total := func(skip func(string) bool) (size int64, files int) {
 		for p, te := range blobs {
 			if !skip(p) {
@@ -340,7 +378,7 @@ func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]tr
 	if size <= limit {
 		return nil
 	}
-	ignored, err := exportIgnored(ctx, repo, commit, blobs)
+	ignored, err := exportIgnored(ctx, repo, commit, subdir, blobs)
 	if err != nil {
 		return err
 	}
@@ -355,7 +393,7 @@ func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]tr
 		})
 	}
 	if size > limit {
-		return &TooLargeError{Commit: commit, Size: size, Files: files, Limit: limit}
+		return &TooLargeError{Commit: commit, Size: size, Files: files, Limit: limit, Subdir: subdir}
 	}
 	return nil
 }
@@ -363,8 +401,13 @@ func checkTreeSize(ctx context.Context, repo, commit string, blobs map[string]tr
 // exportIgnored returns the files and directories of commit that have the
 // export-ignore attribute, as git archive reads it: from the tree's own
 // .gitattributes and the repository's info/attributes. The tree is read
-// into a scratch index outside the repository, removed on return.
-func exportIgnored(ctx context.Context, repo, commit string, blobs map[string]treeEntry) (map[string]bool, error) {
+// into a scratch index outside the repository, removed on return. The
+// paths of blobs, and those returned, are relative to subdir.
+func exportIgnored(ctx context.Context, repo, commit, subdir string, blobs map[string]treeEntry) (map[string]bool, error) {
+	prefix := ""
+	if subdir != "" {
+		prefix = subdir + "/"
+	}
 	scratch, err := os.MkdirTemp("", "slipway-attr-")
 	if err != nil {
 		return nil, fmt.Errorf("read attributes of %s: %w", short(commit), err)
@@ -379,11 +422,11 @@ func exportIgnored(ctx context.Context, repo, commit string, blobs map[string]tr
 	var in bytes.Buffer
 	dirs := map[string]bool{}
 	for p := range blobs {
-		in.WriteString(p)
+		in.WriteString(prefix + p)
 		in.WriteByte(0)
 		for d := path.Dir(p); d != "." && !dirs[d]; d = path.Dir(d) {
 			dirs[d] = true
-			in.WriteString(d)
+			in.WriteString(prefix + d)
 			in.WriteByte(0)
 		}
 	}
@@ -398,8 +441,8 @@ func exportIgnored(ctx context.Context, repo, commit string, blobs map[string]tr
 	f := strings.Split(string(out), "\x00")
 	ignored := map[string]bool{}
 	for i := 0; i+2 < len(f); i += 3 {
-		if f[i+2] == "set" {
-			ignored[f[i]] = true
+		if p, ok := strings.CutPrefix(f[i], prefix); ok && f[i+2] == "set" {
+			ignored[p] = true
 		}
 	}
 	return ignored, nil

@@ -68,7 +68,12 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 	t := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
-	_, err := hooks.LocalStream(cmd, dir, d.hookEnv(nil), d.p.sink("build", ""))(bctx)
+	cache, err := d.e.ensureCache(d.req.App.Name, d.req.Env.Name)
+	if err != nil {
+		d.p.step("build", "", "FAILED: cannot create the build cache; the server log has details")
+		return &stepError{step: "build", err: err}
+	}
+	_, err = hooks.LocalStream(cmd, dir, append(d.hookEnv(nil), "SLIPWAY_CACHE_DIR="+cache), d.p.sink("build", ""))(bctx)
 	if err != nil {
 		d.p.step("build", "", "FAILED after %s: %v", seconds(time.Since(t)), err)
 		return &stepError{step: "build", err: err}

@@ -698,7 +698,7 @@ var errValueArgument = errors.New("secrets set reads the value from stdin, never
 // server log shows pairs as NAME=*** (loggedCommand).
 func secretSetArgs(args []string) (name string, pairs map[string]string, err error) {
 	if len(args) == 0 {
-		return "", nil, errors.New("usage: secrets set APP ENV NAME < value, or secrets set APP ENV NAME=VALUE...")
+		return "", nil, errors.New("usage: secrets set APP ENV NAME < value, or secrets set APP ENV NAME=VALUE [NAME=VALUE]")
 	}
 	if !strings.Contains(args[0], "=") {
 		if len(args) > 1 {

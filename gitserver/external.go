@@ -272,12 +272,5 @@ func (s *Server) handleExternal(conn net.Conn) {
 		}
 		return
 	}
-	p := &pushSession{identity: id, App: app.Name, Repo: app.Repository}
-	s.deploys.Add(1)
-	done := make(chan []RefResult, 1)
-	go func() {
-		defer s.deploys.Done()
-		done <- s.handlePush(s.ctx, p, req.Commands, req.Options, out)
-	}()
-	out.send(hookMessage{Report: <-done, Done: true})
+	s.runPush(&pushSession{identity: id, App: app.Name, Repo: app.Repository}, req, out)
 }

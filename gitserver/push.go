@@ -132,8 +132,13 @@ func (s *Server) handleHook(conn net.Conn) {
 		return
 	}
 
-	// The deploy belongs to the daemon: it runs to the end (or rolls back)
-	// even if the pusher goes away.
+	s.runPush(p, req, out)
+}
+
+// runPush handles the push under the daemon's context and sends the
+// verdict. The deploy belongs to the daemon: it runs to the end (or rolls
+// back) even if the pusher goes away.
+func (s *Server) runPush(p *pushSession, req hookRequest, out *lineWriter) {
 	s.deploys.Add(1)
 	done := make(chan []RefResult, 1)
 	go func() {

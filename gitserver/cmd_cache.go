@@ -22,9 +22,7 @@ func (c *command) cache(args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "cache clear: permission denied"})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+	if !c.mayDeploy(app, env, "cache clear") {
 		return exitFailed
 	}
 	st, err := c.s.Engine.ClearCache(app.Name, env.Name, c.id.User)

@@ -491,9 +491,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %v\n", err)
 		return exitFailed
 	}
-	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "rollback: permission denied"})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+	if !c.mayDeploy(app, env, "rollback") {
 		return exitFailed
 	}
 	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
@@ -609,9 +607,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(envName))
 		return exitUsage
 	}
-	if env, _ := app.Environment(envName); deployRefusal(c.s.Config(), c.id.User, env) != "" {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: "secrets " + verb + ": permission denied"})
-		fmt.Fprintf(c.errw, "slipway: %s\n", deployRefusal(c.s.Config(), c.id.User, env))
+	if env, _ := app.Environment(envName); !c.mayDeploy(app, env, "secrets "+verb) {
 		return exitFailed
 	}
 	store := c.s.Engine.Secrets
@@ -690,6 +686,19 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 var errValueArgument = errors.New("secrets set reads the value from stdin, never from the command line, " +
 	"where shell history and process lists keep it; nothing was stored. " +
 	"Try: ssh ... secrets set APP ENV NAME < file, and remove the value from your shell history")
+
+// mayDeploy says whether the user may change env (deploy, roll back, lock,
+// manage its secrets or cache); if not, it tells them why and audits the
+// refusal of what.
+func (c *command) mayDeploy(app *config.App, env *config.Environment, what string) bool {
+	msg := deployRefusal(c.s.Config(), c.id.User, env)
+	if msg == "" {
+		return true
+	}
+	c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: what + ": permission denied"})
+	fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+	return false
+}
 
 // secretSetArgs reads the arguments of secrets set after APP ENV: one
 // NAME, whose value comes on stdin, or NAME=VALUE pairs, as Heroku and

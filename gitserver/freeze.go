@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/release"
 )
 
@@ -28,9 +27,7 @@ func (c *command) lock(args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "lock: permission denied"})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+	if !c.mayDeploy(app, env, "lock") {
 		return exitFailed
 	}
 	f, err := c.s.Engine.Lock(app.Name, env.Name, c.id.User, c.id.Key, release.Sanitize(*reason, maxReasonBytes))
@@ -67,9 +64,7 @@ func (c *command) unlock(args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	if msg := deployRefusal(c.s.Config(), c.id.User, env); msg != "" {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "unlock: permission denied"})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
+	if !c.mayDeploy(app, env, "unlock") {
 		return exitFailed
 	}
 	f, err := c.s.Engine.Unlock(app.Name, env.Name, c.id.User, c.id.Key)

@@ -235,25 +235,57 @@ func (d *deploy) checkRunner(h Host) hooks.Runner {
 	}
 }
 
+// maxHealthBody is how much of a health URL's response body is read.
+const maxHealthBody = 64 << 10
+
+// healthClient makes health requests. It follows no redirect: the check is
+// of the configured URL, and a pushed app must not make Slipway fetch, and
+// show the pusher, an address only the server can reach.
+var healthClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
 // fetch GETs url and checks the status and, if body is set, that the
-// response contains it. It writes the status line and body to out.
+// response contains it. It writes what the pusher may see to out: the
+// status line, the Location of a redirect, and the first 64 KiB of the
+// body, without a line the limit cut.
 func fetch(ctx context.Context, url string, expect int, body string, out io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := healthClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	fmt.Fprintf(out, "%s\n", resp.Status)
-	out.Write(data)
-	if resp.StatusCode != expect {
-		return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody+1))
+	cut := len(data) > maxHealthBody
+	if cut {
+		data = data[:maxHealthBody]
 	}
-	if body != "" && !bytes.Contains(data, []byte(body)) {
+	fmt.Fprintf(out, "%s\n", resp.Status)
+	loc := resp.Header.Get("Location")
+	redirect := resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != ""
+	if redirect {
+		fmt.Fprintf(out, "Location: %s\n", loc)
+	}
+	shown := data
+	if cut {
+		// The last line may end inside a secret, which masking cannot
+		// recognise: drop it.
+		shown = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	out.Write(shown)
+	if cut {
+		fmt.Fprintf(out, "\n(body cut at %d KiB)\n", maxHealthBody>>10)
+	}
+	switch {
+	case resp.StatusCode != expect && redirect:
+		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, Sanitize(loc, 200), expect)
+	case resp.StatusCode != expect:
+		return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
+	case body != "" && !bytes.Contains(data, []byte(body)):
 		return fmt.Errorf("%s answered without %q", url, body)
 	}
 	return nil

@@ -425,3 +425,19 @@ func (d *deploy) secretsFile() []byte {
 	}
 	return []byte(b.String())
 }
+
+// secretForms are the texts masked in a deploy's output: every secret value
+// as it is, and every other form in which Slipway writes one, so that a hook
+// that prints what Slipway gave it shows only ***. That is the shell-quoted
+// form of secrets_file and of the variables an SSH host reads on stdin,
+// whose inner part (each ' written as '\”) is what differs from the value.
+func secretForms(secrets map[string]string) []string {
+	forms := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		forms = append(forms, v)
+		if q := shellQuote(v); q[1:len(q)-1] != v {
+			forms = append(forms, q[1:len(q)-1])
+		}
+	}
+	return forms
+}

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Runner makes one attempt at a command and returns its combined output.
+// Runner makes one attempt at a command and returns the end of its combined
+// output, bounded (Local returns what an Output keeps).
 // err is non-nil on a non-zero exit, a timeout or a failure to start.
 // A Runner must return soon after ctx is done.
 type Runner func(ctx context.Context) (output []byte, err error)
@@ -29,8 +30,9 @@ type Result struct {
 	// a cancelled deploy from a failed check look at their ctx.
 	Err error
 	// Tail holds the last lines of the last attempt's output, sanitized
-	// as by Tail. It is not masked: mask the output in the Runner (see
-	// MaskRunner) so that a secret cut at a line limit cannot leak.
+	// as by Tail. It is not masked: a Runner that may print secrets writes
+	// its output through an Output that has them, which masks before it
+	// cuts anything, so that no part of a secret survives a cut.
 	Tail []string
 }
 

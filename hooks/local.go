@@ -51,14 +51,6 @@ func (e *CommandError) Is(target error) bool {
 		(e.Cancelled && target == context.Canceled)
 }
 
-const (
-	// maxOutput is how much of a command's output a Runner keeps: the end,
-	// where the reason for a failure usually is.
-	maxOutput = 64 << 10
-	// maxPendingLine bounds a streamed line that has no newline yet.
-	maxPendingLine = 4 << 10
-)
-
 // pipeGrace is how long a Runner keeps reading output after the shell has
 // exited or been killed. Past it the pipe is closed, so a background process
 // that inherited the pipe cannot hold the Runner.
@@ -66,30 +58,20 @@ const pipeGrace = 2 * time.Second
 
 // Local returns a Runner that runs `sh -c command` on this machine in dir
 // (the current directory when empty), with os.Environ() plus env, later
-// entries winning. Values reach the command only through env.
-//
-// The shell runs in its own process group. When ctx is done the whole group
-// is killed with SIGKILL and the error is a *CommandError that says
-// "timed out after 10s" or "cancelled". A process the command leaves running
-// in the background (a daemon a restart hook starts) is not killed when the
-// command succeeds, but output stops being read 2 seconds after the shell
-// exits; if such a process writes after that it gets EPIPE or SIGPIPE, so it
-// should redirect its own output.
-//
-// The output is stdout and stderr interleaved, of which the last 64 KiB are
-// kept.
+// entries winning (see Exec), and returns the tail of its output as an
+// Output keeps it: stdout and stderr interleaved, the last 64 KiB of lines,
+// each cut at 4 KiB.
 func Local(command, dir string, env []string) Runner {
 	return LocalStream(command, dir, env, nil)
 }
 
 // LocalStream is Local that also copies the output to out as it arrives, for
-// hooks whose output the pusher watches. Every write to out is one or more
-// whole lines ending in "\n", except that a line longer than 4 KiB arrives in
-// pieces as it grows; the pieces are not split by newlines, so a Masker on out
-// still sees a secret whole. A final line without a newline gets one. An
-// error from out stops the copying, not the command, so a pusher who
+// hooks whose output the pusher watches, as an Output does: every write to
+// out is one or more whole lines ending in "\n", a line longer than 4 KiB is
+// cut there and ends in "…", and a final line without a newline gets one.
+// An error from out stops the copying, not the command, so a pusher who
 // disconnects does not abort a deploy. A nil out makes LocalStream the same
-// as Local.
+// as Local. Nothing is masked: to mask secrets, run Exec with an Output.
 func LocalStream(command, dir string, env []string, out io.Writer) Runner {
 	return LocalInput(command, dir, env, nil, out)
 }
@@ -99,55 +81,87 @@ func LocalStream(command, dir string, env []string, out io.Writer) Runner {
 func LocalInput(command, dir string, env []string, stdin []byte, out io.Writer) Runner {
 	env = append([]string(nil), env...)
 	return func(ctx context.Context) ([]byte, error) {
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "sh", "-c", command)
-		cmd.Dir = dir
-		cmd.Env = append(baseEnv(), env...)
-		if stdin != nil {
-			cmd.Stdin = bytes.NewReader(stdin)
-		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error {
-			// The shell's pid is the group id (Setpgid).
-			err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			if errors.Is(err, syscall.ESRCH) {
-				return os.ErrProcessDone
-			}
-			return err
-		}
-		cmd.WaitDelay = pipeGrace
-		w := &outputWriter{}
-		if out != nil {
-			w.lines = &lineWriter{out: out}
-		}
-		// The same pointer for both makes exec share one pipe and one
-		// copying goroutine, so w needs no lock and keeps the interleaving.
-		cmd.Stdout = w
-		cmd.Stderr = w
-
-		if err := cmd.Start(); err != nil {
-			if ctx.Err() != nil {
-				return nil, contextError(ctx, start)
-			}
-			return nil, fmt.Errorf("start command: %w", err)
-		}
-		err := cmd.Wait()
-		w.flush()
-		output := w.bytes()
-		switch {
-		case err == nil, errors.Is(err, exec.ErrWaitDelay):
-			// ErrWaitDelay alone means the command exited 0 but left
-			// something holding the pipe: the command itself succeeded.
-			return output, nil
-		case ctx.Err() != nil:
-			return output, contextError(ctx, start)
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return output, &CommandError{ExitCode: ee.ExitCode(), Err: ee}
-		}
-		return output, fmt.Errorf("run command: %w", err)
+		o := NewOutput(out, nil)
+		err := Exec(ctx, command, dir, env, stdin, o)
+		o.Close()
+		return o.Tail(), err
 	}
+}
+
+// Exec runs `sh -c command` on this machine in dir (the current directory
+// when empty), with os.Environ() plus env, later entries winning, and stdin
+// (if not nil) as its standard input. Values reach the command only through
+// env. Its stdout and stderr, interleaved, are copied to out as they arrive
+// and not kept; a nil out discards them. Pass an *Output to mask, cut and
+// keep a tail. An error from out stops the copying, not the command.
+//
+// The shell runs in its own process group. When ctx is done the whole group
+// is killed with SIGKILL and the error is a *CommandError that says
+// "timed out after 10s" or "cancelled". A process the command leaves running
+// in the background (a daemon a restart hook starts) is not killed when the
+// command succeeds, but output stops being read 2 seconds after the shell
+// exits; if such a process writes after that it gets EPIPE or SIGPIPE, so it
+// should redirect its own output.
+func Exec(ctx context.Context, command, dir string, env []string, stdin []byte, out io.Writer) error {
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Dir = dir
+	cmd.Env = append(baseEnv(), env...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The shell's pid is the group id (Setpgid).
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = pipeGrace
+	// The same pointer for both makes exec share one pipe and one copying
+	// goroutine, so out sees the interleaving and one writer at a time.
+	w := &quietWriter{w: out}
+	cmd.Stdout = w
+	cmd.Stderr = w
+
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return contextError(ctx, start)
+		}
+		return fmt.Errorf("start command: %w", err)
+	}
+	err := cmd.Wait()
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay):
+		// ErrWaitDelay alone means the command exited 0 but left
+		// something holding the pipe: the command itself succeeded.
+		return nil
+	case ctx.Err() != nil:
+		return contextError(ctx, start)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return &CommandError{ExitCode: ee.ExitCode(), Err: ee}
+	}
+	return fmt.Errorf("run command: %w", err)
+}
+
+// quietWriter passes writes to w until w fails, and never fails itself: an
+// error would stop exec draining the pipe and block or kill the command.
+type quietWriter struct {
+	w      io.Writer
+	failed bool
+}
+
+func (q *quietWriter) Write(p []byte) (int, error) {
+	if q.w != nil && !q.failed {
+		if _, err := q.w.Write(p); err != nil {
+			q.failed = true
+		}
+	}
+	return len(p), nil
 }
 
 // contextError describes a command stopped because ctx is done. The duration
@@ -179,74 +193,6 @@ func roundDuration(d time.Duration) time.Duration {
 		return 0
 	}
 	return d
-}
-
-// outputWriter keeps the end of a command's output and optionally streams it.
-// exec calls Write from one goroutine, and Write never fails: an error would
-// stop exec draining the pipe and block the command.
-type outputWriter struct {
-	buf   []byte
-	lines *lineWriter
-}
-
-func (w *outputWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	if len(w.buf) > 2*maxOutput {
-		w.buf = append(w.buf[:0], w.buf[len(w.buf)-maxOutput:]...)
-	}
-	if w.lines != nil {
-		w.lines.write(p)
-	}
-	return len(p), nil
-}
-
-func (w *outputWriter) bytes() []byte {
-	if len(w.buf) > maxOutput {
-		return w.buf[len(w.buf)-maxOutput:]
-	}
-	return w.buf
-}
-
-func (w *outputWriter) flush() {
-	if w.lines != nil {
-		w.lines.flush()
-	}
-}
-
-// lineWriter passes whole lines to out and gives up on out after its first
-// error.
-type lineWriter struct {
-	out    io.Writer
-	buf    []byte
-	failed bool
-}
-
-func (l *lineWriter) write(p []byte) {
-	l.buf = append(l.buf, p...)
-	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
-		l.emit(l.buf[:i+1])
-		l.buf = append(l.buf[:0], l.buf[i+1:]...)
-	}
-	if len(l.buf) >= maxPendingLine {
-		l.emit(l.buf)
-		l.buf = l.buf[:0]
-	}
-}
-
-func (l *lineWriter) flush() {
-	if len(l.buf) > 0 {
-		l.emit(append(l.buf, '\n'))
-		l.buf = l.buf[:0]
-	}
-}
-
-func (l *lineWriter) emit(p []byte) {
-	if l.failed {
-		return
-	}
-	if _, err := l.out.Write(p); err != nil {
-		l.failed = true
-	}
 }
 
 // baseEnv is the daemon's environment without what hooks must not reach:

@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"slices"
@@ -33,6 +32,7 @@ type Masker struct {
 	longest int
 	buf     []byte
 	err     error
+	scratch masking
 }
 
 // NewMasker returns a Masker that writes to w.
@@ -60,13 +60,13 @@ func (m *Masker) Write(p []byte) (int, error) {
 	if len(m.buf)-cut > maxPendingMask {
 		// Hold back the longest secret but one byte: a secret whose
 		// beginning ends the text fits in that.
-		cut = safeCut(m.buf, m.secrets, len(m.buf)-(m.longest-1))
+		cut = m.scratch.safeCut(m.buf, m.secrets, len(m.buf)-(m.longest-1))
 	}
 	if cut == 0 {
 		return len(p), nil
 	}
-	// out may share m.buf's array: write it before moving the rest down.
-	out := maskBytes(m.buf[:cut], m.secrets)
+	// out may be m.buf itself: write it before moving the rest down.
+	out := m.scratch.mask(m.buf[:cut], m.secrets)
 	_, err := m.w.Write(out)
 	m.buf = append(m.buf[:0], m.buf[cut:]...)
 	if err != nil {
@@ -90,7 +90,7 @@ func (m *Masker) Close() error {
 	if len(m.buf) == 0 {
 		return nil
 	}
-	out := maskBytes(m.buf, m.secrets)
+	out := m.scratch.mask(m.buf, m.secrets)
 	m.buf = nil
 	_, err := m.w.Write(out)
 	return err
@@ -111,20 +111,8 @@ func Mask(s string, secrets []string) string {
 	if len(set) == 0 || !containsAny(s, set) {
 		return s
 	}
-	return string(maskBytes([]byte(s), set))
-}
-
-// MaskRunner returns a Runner whose output has the secrets masked, so that
-// a Result's Tail and anything else built from the output is safe to show.
-func MaskRunner(run Runner, secrets []string) Runner {
-	set := secretSet(secrets)
-	if len(set) == 0 {
-		return run
-	}
-	return func(ctx context.Context) ([]byte, error) {
-		out, err := run(ctx)
-		return maskBytes(out, set), err
-	}
+	var mk masking
+	return string(mk.mask([]byte(s), set))
 }
 
 // secretSet returns the non-empty secrets, each multi-line one replaced by its
@@ -159,14 +147,22 @@ func containsAny(s string, secrets []string) bool {
 	return false
 }
 
-// matches returns the byte ranges of text covered by any secret, in order.
-// Overlapping occurrences merge, so no part of either is left showing;
+// masking holds the buffers masking needs, reused from one write to the
+// next so that masking a long output allocates little.
+type masking struct {
+	spans [][2]int
+	out   []byte
+}
+
+// matches sets mk.spans to the byte ranges of text covered by any secret, in
+// order. Overlapping occurrences merge, so no part of either is left showing;
 // adjacent ones stay apart, so cutting text between them changes nothing.
-func matches(text []byte, secrets []string) [][2]int {
-	var spans [][2]int
+func (mk *masking) matches(text []byte, secrets []string) [][2]int {
+	spans := mk.spans[:0]
 	for _, s := range secrets {
+		sb := []byte(s)
 		for from := 0; ; {
-			i := bytes.Index(text[from:], []byte(s))
+			i := bytes.Index(text[from:], sb)
 			if i < 0 {
 				break
 			}
@@ -175,6 +171,7 @@ func matches(text []byte, secrets []string) [][2]int {
 			from = start + 1
 		}
 	}
+	mk.spans = spans
 	if len(spans) == 0 {
 		return nil
 	}
@@ -191,27 +188,30 @@ func matches(text []byte, secrets []string) [][2]int {
 	return merged
 }
 
-// maskBytes returns text with each matched range replaced by "***".
-func maskBytes(text []byte, secrets []string) []byte {
-	spans := matches(text, secrets)
+// mask returns text with each matched range replaced by "***": text itself
+// when nothing matches, else mk's own buffer, valid until the next call.
+func (mk *masking) mask(text []byte, secrets []string) []byte {
+	spans := mk.matches(text, secrets)
 	if len(spans) == 0 {
 		return text
 	}
-	out := make([]byte, 0, len(text))
+	out := mk.out[:0]
 	prev := 0
 	for _, sp := range spans {
 		out = append(out, text[prev:sp[0]]...)
 		out = append(out, maskText...)
 		prev = sp[1]
 	}
-	return append(out, text[prev:]...)
+	out = append(out, text[prev:]...)
+	mk.out = out
+	return out
 }
 
 // safeCut moves cut back so that no secret occurrence in text straddles it.
 // Everything from the returned index on is held back; it is at least as long
 // as cut left it, so a secret's beginning at the end of text stays held.
-func safeCut(text []byte, secrets []string, cut int) int {
-	for _, sp := range matches(text, secrets) {
+func (mk *masking) safeCut(text []byte, secrets []string, cut int) int {
+	for _, sp := range mk.matches(text, secrets) {
 		if sp[0] < cut && cut < sp[1] {
 			return sp[0]
 		}

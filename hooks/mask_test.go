@@ -2,8 +2,6 @@ package hooks
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -86,16 +84,6 @@ func TestMaskerHoldsLineUntilNewline(t *testing.T) {
 	m.Write([]byte("ret\n"))
 	if got := buf.String(); got != "first line\n***\n" {
 		t.Errorf("after newline: %q", got)
-	}
-}
-
-func TestMaskRunner(t *testing.T) {
-	run := MaskRunner(func(context.Context) ([]byte, error) {
-		return []byte("connecting with pa55word\nfailed\n"), errors.New("exit status 1")
-	}, []string{"pa55word"})
-	res := Check(context.Background(), Policy{Attempts: 1}, run, nil)
-	if want := []string{"connecting with ***", "failed"}; strings.Join(res.Tail, "|") != strings.Join(want, "|") {
-		t.Errorf("Tail = %q, want %q", res.Tail, want)
 	}
 }
 

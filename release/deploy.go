@@ -191,10 +191,7 @@ func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), 
 			return nil, nil, err
 		}
 	}
-	values := make([]string, 0, len(secretValues))
-	for _, v := range secretValues {
-		values = append(values, v)
-	}
+	values := secretForms(secretValues)
 	masked := hooks.NewMasker(out, values)
 	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, action: req.action(), actor: req.User}
 	d.p.secrets = values

@@ -29,10 +29,12 @@ type Host interface {
 	// current, which restores the state before a first deploy.
 	Switch(ctx context.Context, rel string) error
 	// Run runs an operator-configured shell command on the host with the
-	// working directory releases/<rel> and env added to its environment,
-	// and returns its combined output, also copied to out (if not nil) as
-	// it arrives.
-	Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error)
+	// working directory releases/<rel> and env added to its environment.
+	// Its combined output is copied to out (if not nil) as it arrives, one
+	// write at a time, and none of it is kept, however much there is: to
+	// mask secrets, cut long lines and keep a bounded tail, pass a
+	// *hooks.Output.
+	Run(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	// WriteShared replaces <path>/shared/<name> with data, readable by the
 	// deploy user only (0600). data travels on stdin, never in argv.
 	WriteShared(ctx context.Context, name string, data []byte) error

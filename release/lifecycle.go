@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slipwayhq/slipway/hooks"
@@ -22,7 +21,8 @@ import (
 // environment of hookEnv; nothing from the push is put into a command line.
 
 // sink returns a writer that prints each line of a hook's output as
-// "<step> <host> | <line>", sanitized.
+// "<step> <host> | <line>", sanitized. It is given whole lines, already
+// masked and cut, by a hooks.Output (see output).
 func (p *printer) sink(step, host string) io.Writer {
 	return &lineSink{p: p, step: step, host: host}
 }
@@ -30,24 +30,32 @@ func (p *printer) sink(step, host string) io.Writer {
 type lineSink struct {
 	p          *printer
 	step, host string
-	mu         sync.Mutex
-	buf        []byte
 }
 
 func (s *lineSink) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.buf = append(s.buf, b...)
-	for {
-		i := bytes.IndexByte(s.buf, '\n')
-		if i < 0 {
-			break
-		}
-		line := hooks.Mask(string(s.buf[:i]), s.p.secrets)
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
 		s.p.step(s.step, s.host, "| %s", Sanitize(line, 200))
-		s.buf = s.buf[i+1:]
 	}
 	return len(b), nil
+}
+
+// output returns where a hook's output goes: masked, cut into lines of at
+// most hooks.MaxLine bytes and, when step is not "", printed under step and
+// host. Its Tail is the end of the output, for a failure's reason.
+func (d *deploy) output(step, host string) *hooks.Output {
+	if step == "" {
+		return hooks.NewOutput(nil, d.p.secrets)
+	}
+	return hooks.NewOutput(d.p.sink(step, host), d.p.secrets)
+}
+
+// runHook runs command on h in releases/rel, printing its output under step
+// (none when step is ""), and returns the end of the output.
+func (d *deploy) runHook(ctx context.Context, h Host, rel, command string, env []string, step string) ([]byte, error) {
+	o := d.output(step, h.Name())
+	err := h.Run(ctx, rel, command, env, o)
+	o.Close()
+	return o.Tail(), err
 }
 
 // hookTimeout is the configured per-hook timeout.
@@ -73,7 +81,9 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 		d.p.step("build", "", "FAILED: cannot create the build cache; the server log has details")
 		return &stepError{step: "build", err: err}
 	}
-	_, err = hooks.LocalStream(cmd, dir, append(d.hookEnv(nil), "SLIPWAY_CACHE_DIR="+cache), d.p.sink("build", ""))(bctx)
+	o := d.output("build", "")
+	err = hooks.Exec(bctx, cmd, dir, append(d.hookEnv(nil), "SLIPWAY_CACHE_DIR="+cache), nil, o)
+	o.Close()
 	if err != nil {
 		d.p.step("build", "", "FAILED after %s: %v", seconds(time.Since(t)), err)
 		return &stepError{step: "build", err: err}
@@ -107,7 +117,7 @@ func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
 		}
 		if links != "" {
 			lctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			out, err := h.Run(lctx, d.rel, linkScript, append(d.hookEnv(h), "SLIPWAY_LINKS="+links), nil)
+			out, err := d.runHook(lctx, h, d.rel, linkScript, append(d.hookEnv(h), "SLIPWAY_LINKS="+links), "")
 			cancel()
 			if err != nil {
 				d.p.step("shared", h.Name(), "FAILED: %v: %s", err, lastLine(string(out)))
@@ -120,7 +130,7 @@ func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
 		t := time.Now()
 		hctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 		defer cancel()
-		if _, err := h.Run(hctx, d.rel, before, d.hookEnv(h), d.p.sink("before", h.Name())); err != nil {
+		if _, err := d.runHook(hctx, h, d.rel, before, d.hookEnv(h), "before"); err != nil {
 			d.p.step("before", h.Name(), "FAILED: before_switch: %v", err)
 			return &HostError{Host: h.Name(), Step: "before_switch", Err: err}
 		}
@@ -182,7 +192,7 @@ func (d *deploy) migrate(ctx context.Context) error {
 	t := time.Now()
 	mctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
-	if _, err := h.Run(mctx, d.rel, cmd, d.hookEnv(h), d.p.sink("migrate", h.Name())); err != nil {
+	if _, err := d.runHook(mctx, h, d.rel, cmd, d.hookEnv(h), "migrate"); err != nil {
 		d.p.step("migrate", h.Name(), "FAILED: %v", err)
 		return &HostError{Host: h.Name(), Step: "migrate", Err: err}
 	}
@@ -204,51 +214,86 @@ func (d *deploy) afterSwitch(ctx context.Context, h Host, rel string) error {
 	if rel != d.rel {
 		env = append(env, "SLIPWAY_RELEASE="+rel, "SLIPWAY_ROLLBACK=1")
 	}
-	if _, err := h.Run(actx, rel, cmd, env, d.p.sink("after", h.Name())); err != nil {
+	if _, err := d.runHook(actx, h, rel, cmd, env, "after"); err != nil {
 		d.p.step("after", h.Name(), "FAILED: after_switch: %v", err)
 		return &HostError{Host: h.Name(), Step: "after_switch", Err: err}
 	}
 	return nil
 }
 
-// checkRunner is one attempt of the health check on h.
+// checkRunner is one attempt of the health check on h. Its output is
+// masked before anything is cut from it (see hooks.Output).
 func (d *deploy) checkRunner(h Host) hooks.Runner {
 	hc := d.req.Env.Health
 	if hc.URL == "" {
 		env := d.hookEnv(h)
-		// Masked before the output is cut to a tail, so that no part of a
-		// secret survives.
-		return hooks.MaskRunner(func(ctx context.Context) ([]byte, error) {
-			return h.Run(ctx, d.rel, hc.Command, env, nil)
-		}, d.p.secrets)
+		return func(ctx context.Context) ([]byte, error) {
+			return d.runHook(ctx, h, d.rel, hc.Command, env, "")
+		}
 	}
 	url := strings.ReplaceAll(hc.URL, "{host}", hostAddress(h))
-	return hooks.MaskRunner(func(ctx context.Context) ([]byte, error) {
-		return fetch(ctx, url, hc.Expect, hc.Body)
-	}, d.p.secrets)
+	return func(ctx context.Context) ([]byte, error) {
+		o := d.output("", "")
+		err := fetch(ctx, url, hc.Expect, hc.Body, o)
+		o.Close()
+		return o.Tail(), err
+	}
+}
+
+// maxHealthBody is how much of a health URL's response body is read.
+const maxHealthBody = 64 << 10
+
+// healthClient makes health requests. It follows no redirect: the check is
+// of the configured URL, and a pushed app must not make Slipway fetch, and
+// show the pusher, an address only the server can reach.
+var healthClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // fetch GETs url and checks the status and, if body is set, that the
-// response contains it.
-func fetch(ctx context.Context, url string, expect int, body string) ([]byte, error) {
+// response contains it. It writes what the pusher may see to out: the
+// status line, the Location of a redirect, and the first 64 KiB of the
+// body, without a line the limit cut.
+func fetch(ctx context.Context, url string, expect int, body string, out io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := healthClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	out := append([]byte(resp.Status+"\n"), data...)
-	if resp.StatusCode != expect {
-		return out, fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody+1))
+	cut := len(data) > maxHealthBody
+	if cut {
+		data = data[:maxHealthBody]
 	}
-	if body != "" && !bytes.Contains(data, []byte(body)) {
-		return out, fmt.Errorf("%s answered without %q", url, body)
+	fmt.Fprintf(out, "%s\n", resp.Status)
+	loc := resp.Header.Get("Location")
+	redirect := resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != ""
+	if redirect {
+		fmt.Fprintf(out, "Location: %s\n", loc)
 	}
-	return out, nil
+	shown := data
+	if cut {
+		// The last line may end inside a secret, which masking cannot
+		// recognise: drop it.
+		shown = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	out.Write(shown)
+	if cut {
+		fmt.Fprintf(out, "\n(body cut at %d KiB)\n", maxHealthBody>>10)
+	}
+	switch {
+	case resp.StatusCode != expect && redirect:
+		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, Sanitize(loc, 200), expect)
+	case resp.StatusCode != expect:
+		return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
+	case body != "" && !bytes.Contains(data, []byte(body)):
+		return fmt.Errorf("%s answered without %q", url, body)
+	}
+	return nil
 }
 
 // hostAddress is the address {host} stands for in a health URL.
@@ -315,7 +360,10 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	})
 	actx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
-	if _, err := hooks.LocalInput(cmd, d.e.DataDir, d.hookEnv(nil), append(summary, '\n'), d.p.sink("notify", ""))(actx); err != nil {
+	o := d.output("notify", "")
+	err := hooks.Exec(actx, cmd, d.e.DataDir, d.hookEnv(nil), append(summary, '\n'), o)
+	o.Close()
+	if err != nil {
 		d.p.step("notify", "", "after_deploy FAILED: %v (the deploy stands)", err)
 		d.log.Warn().Err(err).Msg("after_deploy failed")
 	}
@@ -383,4 +431,20 @@ func (d *deploy) secretsFile() []byte {
 		fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(d.secrets[k]))
 	}
 	return []byte(b.String())
+}
+
+// secretForms are the texts masked in a deploy's output: every secret value
+// as it is, and every other form in which Slipway writes one, so that a hook
+// that prints what Slipway gave it shows only ***. That is the shell-quoted
+// form of secrets_file and of the variables an SSH host reads on stdin,
+// whose inner part (each ' written as '\”) is what differs from the value.
+func secretForms(secrets map[string]string) []string {
+	forms := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		forms = append(forms, v)
+		if q := shellQuote(v); q[1:len(q)-1] != v {
+			forms = append(forms, q[1:len(q)-1])
+		}
+	}
+	return forms
 }

@@ -163,12 +163,12 @@ func (l *Local) Switch(ctx context.Context, rel string) error {
 	return syncDir(l.Path)
 }
 
-func (l *Local) Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error) {
+func (l *Local) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
 	dir := l.Path
 	if rel != "" {
 		dir = filepath.Join(l.releasesDir(), rel)
 	}
-	return hooks.LocalStream(command, dir, env, out)(ctx)
+	return hooks.Exec(ctx, command, dir, env, nil, out)
 }
 
 func (l *Local) Releases(ctx context.Context) ([]string, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/hooks"
 )
 
 // SSHOptions is how Slipway reaches remote hosts: with the system ssh and
@@ -105,18 +106,24 @@ func (s *SSH) sshArgs() []string {
 }
 
 // remote runs script with sh on the host, passing args as positional
-// parameters: nothing is interpolated into the script itself.
+// parameters: nothing is interpolated into the script itself. It returns
+// the script's standard output, which must be small: Slipway's own scripts
+// print a few lines.
 func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte, error) {
-	return s.remoteOut(ctx, nil, script, args...)
+	return s.remoteIn(ctx, nil, script, args...)
 }
 
-// remoteOut is remote that also copies the command's output to out.
-func (s *SSH) remoteOut(ctx context.Context, out io.Writer, script string, args ...string) ([]byte, error) {
-	return s.remoteIn(ctx, nil, out, script, args...)
+// remoteIn is remote with stdin as the remote script's standard input.
+func (s *SSH) remoteIn(ctx context.Context, stdin []byte, script string, args ...string) ([]byte, error) {
+	var stdout bytes.Buffer
+	err := s.stream(ctx, stdin, &stdout, script, args...)
+	return stdout.Bytes(), err
 }
 
-// remoteIn is remoteOut with stdin as the remote script's standard input.
-func (s *SSH) remoteIn(ctx context.Context, stdin []byte, out io.Writer, script string, args ...string) ([]byte, error) {
+// stream is remoteIn that copies the script's standard output to out as it
+// arrives instead of keeping it; a nil out discards it. Of ssh's standard
+// error, which explains a failure, only the end is kept.
+func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script string, args ...string) error {
 	line := "sh -c " + shellQuote(script) + " sh"
 	for _, a := range args {
 		line += " " + shellQuote(a)
@@ -125,17 +132,18 @@ func (s *SSH) remoteIn(ctx context.Context, stdin []byte, out io.Writer, script 
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if out != nil {
-		cmd.Stdout = io.MultiWriter(&stdout, out)
+	if out == nil {
+		out = io.Discard
 	}
+	stderr := hooks.NewOutput(nil, nil)
+	cmd.Stdout, cmd.Stderr = out, stderr
 	cmd.WaitDelay = 5 * time.Second
 	err := s.opt.Group.run(cmd)
+	stderr.Close()
 	if err != nil {
-		return stdout.Bytes(), s.explain(err, stderr.String())
+		return s.explain(err, string(stderr.Tail()))
 	}
-	return stdout.Bytes(), nil
+	return nil
 }
 
 // explain turns an ssh failure into a sentence that says what to do.
@@ -233,7 +241,7 @@ ln -s "releases/$2" "current.tmp-$3" && mv -T "current.tmp-$3" current || { rm -
 	return err
 }
 
-func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io.Writer) ([]byte, error) {
+func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
 	dir := s.path
 	if rel != "" {
 		dir += "/releases/" + rel
@@ -254,13 +262,14 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 		}
 		fmt.Fprintf(&exports, "export %s=%s\n", k, shellQuote(v))
 	}
-	return s.remoteIn(ctx, []byte(exports.String()), out, `cd "$1" || exit 1
+	// out never fails (a pusher who went away must not stop the hook).
+	return s.stream(ctx, []byte(exports.String()), &quietWriter{w: out}, `cd "$1" || exit 1
 eval "$(cat)"
 exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
 }
 
 func (s *SSH) WriteShared(ctx context.Context, name string, data []byte) error {
-	_, err := s.remoteIn(ctx, data, nil, `set -e
+	_, err := s.remoteIn(ctx, data, `set -e
 umask 077
 f="$1/shared/$2"
 mkdir -p "$(dirname "$f")"
@@ -308,6 +317,22 @@ func (s *SSH) Close() error {
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	s.opt.Group.run(cmd) // no master running is fine
 	return nil
+}
+
+// quietWriter passes writes to w until w fails, and never fails itself, so
+// that exec keeps draining the command's output.
+type quietWriter struct {
+	w      io.Writer
+	failed bool
+}
+
+func (q *quietWriter) Write(p []byte) (int, error) {
+	if q.w != nil && !q.failed {
+		if _, err := q.w.Write(p); err != nil {
+			q.failed = true
+		}
+	}
+	return len(p), nil
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

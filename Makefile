@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build run deps test fuzz bench lint clean
+.PHONY: build run deps test fuzz fuzz-together bench lint clean
 
 build:
 	$(GO) build -o bin/slipway ./cmd/slipway
@@ -17,10 +17,14 @@ run: deps build
 deps:
 	./scripts/deps.sh
 
+# The end-to-end scripts spend most of their time waiting on sshd, ssh and
+# git, so they run E2E_PARALLEL at once whatever the number of cores; the
+# fuzz targets then run side by side, one worker each.
+E2E_PARALLEL ?= 4
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
-	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+	$(GO) test -race -count=1 -timeout 20m -parallel $(E2E_PARALLEL) ./...
+	$(MAKE) fuzz-together FUZZTIME=$(FUZZTIME)
 
 # Fuzzes what parses untrusted input: the config loader, ref and repository names, ssh commands,
 # the proc-receive hook protocol and output masking. make test runs each
@@ -34,6 +38,27 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# What make test runs: the packages' fuzz targets side by side, one worker
+# each, for FUZZTIME each; the targets of one package run one after the
+# other so that they share its instrumented build. Each package's output
+# goes to its own log, shown when a target fails.
+fuzz-together:
+	@dir=$$(mktemp -d); pids=""; \
+	for pkg in $$(for t in $(FUZZ_TARGETS); do echo $${t%%:*}; done | sort -u); do \
+		log="$$dir/$$(echo $$pkg | tr / _).log"; \
+		( for t in $(FUZZ_TARGETS); do \
+			[ "$${t%%:*}" = "$$pkg" ] || continue; name=$${t##*:}; \
+			echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg || exit 1; \
+		done ) > "$$log" 2>&1 & \
+		pids="$$pids $$!:$$log"; \
+	done; \
+	failed=0; \
+	for p in $$pids; do \
+		if wait $${p%%:*}; then grep '^fuzz ' "$${p#*:}"; else echo "FAILED:"; cat "$${p#*:}"; failed=1; fi; \
+	done; \
+	rm -rf "$$dir"; exit $$failed
 
 # Deploy benchmarks: Slipway against a hand-written shell deploy on the same
 # sshd hosts, reported as ratios (docs/benchmarks.md). About 10 minutes.

@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build run deps test test-package fuzz bench lint package dist clean
+.PHONY: build run deps test test-package fuzz fuzz-together bench lint package dist clean
 
 VERSION ?= $(shell scripts/version.sh)
 LDFLAGS = -X main.version=$(VERSION)
@@ -20,11 +20,15 @@ run: deps build
 deps:
 	./scripts/deps.sh
 
+# The end-to-end scripts spend most of their time waiting on sshd, ssh and
+# git, so they run E2E_PARALLEL at once whatever the number of cores; the
+# fuzz targets then run side by side, one worker each.
+E2E_PARALLEL ?= 4
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m -parallel $(E2E_PARALLEL) ./...
 	$(MAKE) test-package
-	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) fuzz-together FUZZTIME=$(FUZZTIME)
 
 # Builds the Debian package from a real binary, unpacks it with dpkg and
 # checks the binary, the configuration and the systemd unit (packaging/).
@@ -43,6 +47,27 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# What make test runs: the packages' fuzz targets side by side, one worker
+# each, for FUZZTIME each; the targets of one package run one after the
+# other so that they share its instrumented build. Each package's output
+# goes to its own log, shown when a target fails.
+fuzz-together:
+	@dir=$$(mktemp -d); pids=""; \
+	for pkg in $$(for t in $(FUZZ_TARGETS); do echo $${t%%:*}; done | sort -u); do \
+		log="$$dir/$$(echo $$pkg | tr / _).log"; \
+		( for t in $(FUZZ_TARGETS); do \
+			[ "$${t%%:*}" = "$$pkg" ] || continue; name=$${t##*:}; \
+			echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg || exit 1; \
+		done ) > "$$log" 2>&1 & \
+		pids="$$pids $$!:$$log"; \
+	done; \
+	failed=0; \
+	for p in $$pids; do \
+		if wait $${p%%:*}; then grep '^fuzz ' "$${p#*:}"; else echo "FAILED:"; cat "$${p#*:}"; failed=1; fi; \
+	done; \
+	rm -rf "$$dir"; exit $$failed
 
 # Deploy benchmarks: Slipway against a hand-written shell deploy on the same
 # sshd hosts, reported as ratios (docs/benchmarks.md). About 10 minutes.

@@ -596,9 +596,6 @@ func TestRunProcReceiveMalformedInput(t *testing.T) {
 		input    []byte
 		keepOpen bool   // git keeps stdin open after input
 		wantErr  string // in the error
-		// skip, when set, names a known bug: the case documents the
-		// behaviour wanted once it is fixed.
-		skip string
 	}{
 		{
 			name:     "no version line",
@@ -668,9 +665,6 @@ func TestRunProcReceiveMalformedInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.skip != "" {
-				t.Skip("known bug: " + tt.skip)
-			}
 			d := startFakeDaemon(t, okAll)
 			stdout, stderr, err := runHookOn(t, tt.input, tt.keepOpen, d.socket, "tok-4")
 			if err == nil {

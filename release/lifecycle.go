@@ -305,7 +305,8 @@ func hostAddress(h Host) string {
 }
 
 // watch keeps checking every switched host for the watch window after the
-// last wave; a failure fails the deploy, which rolls back.
+// last wave; a failure fails the deploy, which rolls back. Every host is
+// checked at least once, however late the loop starts on a busy server.
 func (d *deploy) watch(ctx context.Context) error {
 	hc := d.req.Env.Health
 	if hc == nil || hc.Watch <= 0 {
@@ -315,7 +316,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	interval := max(hc.Interval.Std(), 100*time.Millisecond)
 	deadline := time.Now().Add(hc.Watch.Std())
 	checks := 0
-	for time.Now().Before(deadline) {
+	for checks == 0 || time.Now().Before(deadline) {
 		err := d.forEachHost(ctx, d.switched, func(ctx context.Context, h Host) error {
 			res := hooks.Check(ctx, hooks.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}, d.checkRunner(h), nil)
 			if err := res.Err; err != nil {

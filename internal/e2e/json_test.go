@@ -16,6 +16,8 @@ import (
 // (dot-separated keys and list indexes, like apps.0.releases.1.outcome)
 // and compares the value, printed as JSON scalars print, with WANT. With
 // "len" as the last element it compares the length of a list or object.
+// ! json checks that PATH exists and holds another value: a path that
+// does not exist fails either way, so a misspelt path cannot pass.
 func init() {
 	scriptCommands["json"] = cmdJSON
 }
@@ -33,20 +35,29 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("json: %v", err)
 		}
 	}
+	if err := checkJSON(data, args[1], args[2], neg); err != nil {
+		ts.Fatalf("json: %s: %v", args[0], err)
+	}
+}
+
+// checkJSON is the json command's check on data; neg is its !.
+func checkJSON(data []byte, path, want string, neg bool) error {
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
-		ts.Fatalf("json: %s is not JSON: %v", args[0], err)
+		return fmt.Errorf("not JSON: %v", err)
 	}
-	got, err := walk(v, strings.Split(args[1], "."))
+	got, err := walk(v, strings.Split(path, "."))
 	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if (got == want) == neg {
+		not := ""
 		if neg {
-			return
+			not = "not "
 		}
-		ts.Fatalf("json: %s: %v", args[1], err)
+		return fmt.Errorf("%s = %q, want %s%q", path, got, not, want)
 	}
-	if (got == args[2]) == neg {
-		ts.Fatalf("json: %s = %q, want %s%q", args[1], got, map[bool]string{true: "not ", false: ""}[neg], args[2])
-	}
+	return nil
 }
 
 func walk(v any, path []string) (string, error) {

@@ -56,7 +56,7 @@ type Rig struct {
 var optionalSSHDLines = []string{"PerSourcePenalties no"}
 
 // readyTimeout bounds how long Start waits for one sshd to accept a login.
-const readyTimeout = 30 * time.Second
+const readyTimeout = 2 * time.Minute
 
 // Start starts n hosts named prefix-1..prefix-n (prefix "web" if empty) under
 // dir. Each host gets its own host key, sshd_config, authorized_keys (the

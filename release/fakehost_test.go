@@ -1,0 +1,170 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+)
+
+// FakeHost is a Host whose methods call the function fields, for tests of
+// the engine's own logic (waves, switch-back, prune, settle) without
+// processes or network. A nil field does nothing and returns zero values.
+type FakeHost struct {
+	HostName        string
+	CurrentFunc     func(ctx context.Context) (string, error)
+	UploadFunc      func(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
+	SwitchFunc      func(ctx context.Context, rel string) error
+	RunFunc         func(ctx context.Context, rel, command string, env []string, out io.Writer) error
+	WriteSharedFunc func(ctx context.Context, name string, data []byte) error
+	ReleasesFunc    func(ctx context.Context) ([]string, error)
+	RemoveFunc      func(ctx context.Context, rel string) error
+	CloseFunc       func() error
+}
+
+var _ Host = (*FakeHost)(nil)
+
+func (f *FakeHost) Name() string { return f.HostName }
+
+func (f *FakeHost) Current(ctx context.Context) (string, error) {
+	if f.CurrentFunc == nil {
+		return "", nil
+	}
+	return f.CurrentFunc(ctx)
+}
+
+func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+	if f.UploadFunc == nil {
+		return UploadStats{}, nil
+	}
+	return f.UploadFunc(ctx, src, rel, linkDest)
+}
+
+func (f *FakeHost) Switch(ctx context.Context, rel string) error {
+	if f.SwitchFunc == nil {
+		return nil
+	}
+	return f.SwitchFunc(ctx, rel)
+}
+
+func (f *FakeHost) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+	if f.RunFunc == nil {
+		return nil
+	}
+	return f.RunFunc(ctx, rel, command, env, out)
+}
+
+func (f *FakeHost) WriteShared(ctx context.Context, name string, data []byte) error {
+	if f.WriteSharedFunc == nil {
+		return nil
+	}
+	return f.WriteSharedFunc(ctx, name, data)
+}
+
+func (f *FakeHost) Releases(ctx context.Context) ([]string, error) {
+	if f.ReleasesFunc == nil {
+		return nil, nil
+	}
+	return f.ReleasesFunc(ctx)
+}
+
+func (f *FakeHost) Remove(ctx context.Context, rel string) error {
+	if f.RemoveFunc == nil {
+		return nil
+	}
+	return f.RemoveFunc(ctx, rel)
+}
+
+func (f *FakeHost) Close() error {
+	if f.CloseFunc == nil {
+		return nil
+	}
+	return f.CloseFunc()
+}
+
+// errFake is the failure a test injects.
+var errFake = errors.New("injected failure")
+
+// memHost is a FakeHost that keeps a host's state in memory the way the
+// Host contract describes it (Switch moves current, Remove refuses the
+// live release) and records the calls that change it. Tests replace a
+// field of its FakeHost to inject a failure, calling the memHost's own
+// method for the normal case.
+type memHost struct {
+	FakeHost
+
+	mu       sync.Mutex
+	current  string
+	releases []string // oldest first
+	switches []string // every release Switch was asked for, in order
+	removed  []string // every release Remove deleted, in order
+}
+
+// newMemHost returns a host called name that runs current and holds
+// releases (oldest first).
+func newMemHost(name, current string, releases ...string) *memHost {
+	h := &memHost{current: current, releases: slices.Clone(releases)}
+	h.FakeHost = FakeHost{
+		HostName:     name,
+		CurrentFunc:  h.getCurrent,
+		UploadFunc:   h.upload,
+		SwitchFunc:   h.doSwitch,
+		ReleasesFunc: h.list,
+		RemoveFunc:   h.remove,
+	}
+	return h
+}
+
+func (h *memHost) getCurrent(context.Context) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.current, nil
+}
+
+func (h *memHost) upload(_ context.Context, _, rel, _ string) (UploadStats, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.Contains(h.releases, rel) {
+		h.releases = append(h.releases, rel)
+	}
+	return UploadStats{Files: 1}, nil
+}
+
+func (h *memHost) doSwitch(_ context.Context, rel string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.switches = append(h.switches, rel)
+	if rel != "" && !slices.Contains(h.releases, rel) {
+		return fmt.Errorf("releases/%s does not exist", rel)
+	}
+	h.current = rel
+	return nil
+}
+
+func (h *memHost) list(context.Context) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.releases), nil
+}
+
+func (h *memHost) remove(_ context.Context, rel string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if rel == h.current {
+		return fmt.Errorf("releases/%s is live", rel)
+	}
+	if i := slices.Index(h.releases, rel); i >= 0 {
+		h.releases = slices.Delete(h.releases, i, i+1)
+		h.removed = append(h.removed, rel)
+	}
+	return nil
+}
+
+// state returns what the host runs and holds, and the calls it got.
+func (h *memHost) state() (current string, releases, switches, removed []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.current, slices.Clone(h.releases), slices.Clone(h.switches), slices.Clone(h.removed)
+}

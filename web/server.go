@@ -121,6 +121,13 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := s.Src.Config().HTTP.Token
 		if token == "" {
+			// Only on loopback. A page elsewhere could point a name of
+			// its own at 127.0.0.1 (DNS rebinding): the browser would
+			// then send that name as Host.
+			if !localHost(r.Host) {
+				http.Error(w, "This Slipway dashboard answers only to localhost or an IP address; open it as http://127.0.0.1:PORT/ (through an SSH tunnel from elsewhere).", http.StatusMisdirectedRequest)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -145,6 +152,17 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 		http.Error(w, "This Slipway dashboard needs its token: open it once as /?token=TOKEN (the token is in the file named by [http] token_file), or send Authorization: Bearer TOKEN.", http.StatusUnauthorized)
 	})
+}
+
+// localHost reports whether a Host header names this machine by a name
+// no one else controls: localhost or an IP address.
+func localHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return host == "localhost" || net.ParseIP(host) != nil
 }
 
 // equal compares in constant time (for equal lengths; a length is no secret).

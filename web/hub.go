@@ -80,6 +80,17 @@ func (h *Hub) Last(app, env string) (Run, bool) {
 	return r.copy(), true
 }
 
+// Failed reports whether a line of the run says that something failed,
+// as the engine writes it ("FAILED").
+func (r Run) Failed() bool {
+	for _, l := range r.Lines {
+		if strings.Contains(l, "FAILED") {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *run) copy() Run {
 	return Run{App: r.app, Env: r.env, Lines: append([]string(nil), r.lines...), Dropped: r.dropped,
 		Running: r.running, Started: r.started, Ended: r.ended}

@@ -15,7 +15,7 @@ build:
 run: deps build
 	exec bin/slipway serve
 
-# Checks for git, rsync, ssh, sshd, curl and tar (installs them as root with
+# Checks for git, rsync, ssh, sshd, curl, tar and chromium (installs them as root with
 # apt-get): the end-to-end tests drive the real programs.
 deps:
 	./scripts/deps.sh

@@ -65,6 +65,7 @@ type Config struct {
 	MaxConnections int              `toml:"max_connections"` // "debug", "info" (default), "warn", "error"
 	Users          []*User          `toml:"users"`
 	SSH            SSH              `toml:"ssh"`
+	HTTP           HTTP             `toml:"http"` // the web dashboard and metrics
 	Hosts          map[string]*Host `toml:"hosts"`
 	Apps           map[string]*App  `toml:"apps"`   // key TemplateApp ("*") is the template for apps not listed
 	Notify         []*Notify        `toml:"notify"` // webhooks for deploy events

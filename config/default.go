@@ -36,7 +36,7 @@ func ExampleWithDataDir(dir string) ([]byte, error) {
 // Default returns the configuration used when there is no config file: a
 // newcomer pushing to this machine.
 //
-//   - listen on 127.0.0.1:2222;
+//   - listen on 127.0.0.1:2222, and serve the dashboard on 127.0.0.1:8080;
 //   - data_dir is $SLIPWAY_DATA_DIR, else $XDG_STATE_HOME/slipway, else
 //     ~/.local/state/slipway;
 //   - one user, named after the OS user, owning every key found in
@@ -82,6 +82,7 @@ func Default() (*Config, error) {
 		LogFormat:      defaultLogFormat,
 		LogLevel:       defaultLogLevel,
 		SSH:            SSH{ConnectTimeout: Duration(10 * time.Second)},
+		HTTP:           HTTP{Listen: DefaultHTTPListen},
 		MaxPushSize:    defaultMaxPushSize,
 		MaxReleaseSize: defaultMaxReleaseSize,
 		MaxConnections: 64,

@@ -450,6 +450,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 		st.duration("connect_timeout", &c.SSH.ConnectTimeout)
 		st.integer("bwlimit", &c.SSH.BWLimit)
 	})
+	t.sub("http", func(st *table) { d.httpTable(st, &c.HTTP) })
 	if v, p, ok := t.get("users"); ok {
 		for _, ut := range d.tableArray(p, v, "[[users]]") {
 			u := &User{}

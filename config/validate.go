@@ -22,6 +22,7 @@ const keyExample = `"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5... you@laptop"`
 func (d *decoder) finish(c *Config, base string) {
 	d.resolve(c, base)
 	d.checkServer(c)
+	d.checkHTTP(c, base)
 	d.checkUsers(c)
 	d.checkHosts(c)
 	d.checkApps(c)

@@ -150,6 +150,7 @@ func (d *deploy) stage(ctx context.Context) (*Result, error) {
 	d.audit("staged", "waiting for approval until "+p.Expires.Format(time.RFC3339))
 	d.p.line("%s is staged on %s, waiting for approval (until %s):", d.rel, count(len(d.hosts), "host"), p.Expires.Format("2006-01-02 15:04 MST"))
 	d.p.line("  ssh <server> approve %s %s %s", p.App, p.Env, d.rel)
+	d.obs.end(d.rel, OutcomePending, time.Since(d.start))
 	return &Result{Release: d.rel, Duration: time.Since(d.start), Pending: true}, nil
 }
 

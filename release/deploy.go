@@ -192,11 +192,29 @@ func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), 
 		}
 	}
 	values := secretForms(secretValues)
+	if out == nil {
+		out = io.Discard
+	}
+	var tap io.WriteCloser
+	if e.Tap != nil {
+		if tap = e.Tap(req.App.Name, req.Env.Name); tap != nil {
+			out = tee{out: out, tap: tap}
+		}
+	}
 	masked := hooks.NewMasker(out, values)
 	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, action: req.action(), actor: req.User}
 	d.p.secrets = values
+	d.obs = &observer{e: e, app: req.App.Name, env: req.Env.Name, rollback: req.Rollback != ""}
 	d.log = e.Log.With().Str("app", req.App.Name).Str("env", req.Env.Name).Str("user", req.User).Logger()
-	return d, func() { masked.Close() }, nil
+	return d, func() {
+		// A deploy that ended without an outcome failed before its
+		// first step could say so.
+		d.obs.end(d.rel, OutcomeFailed, time.Since(d.start))
+		masked.Close()
+		if tap != nil {
+			tap.Close()
+		}
+	}, nil
 }
 
 // deploy is the state of one running deploy.
@@ -204,6 +222,7 @@ type deploy struct {
 	e     *Engine
 	req   Request
 	p     *printer
+	obs   *observer
 	log   zerolog.Logger
 	start time.Time
 
@@ -222,9 +241,13 @@ type deploy struct {
 	seen         map[string]HostState // host → what it runs, learned after the switch
 }
 
-func (d *deploy) phase(p string) { d.e.setPhase(d.req.App.Name, d.req.Env.Name, p) }
+func (d *deploy) phase(p string) {
+	d.e.setPhase(d.req.App.Name, d.req.Env.Name, p)
+	d.obs.enter(p, d.rel)
+}
 
 func (d *deploy) setHealth(host, result string) {
+	d.obs.health(d.rel, host, result == "ok")
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.healthResult == nil {
@@ -337,6 +360,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(time.Since(d.start)))
 	}
 	d.log.Info().Dur("duration", time.Since(d.start)).Bool("rollback", req.Rollback != "").Msg("deploy finished")
+	d.obs.end(d.rel, OutcomeLive, time.Since(d.start))
 	return &Result{Release: d.rel, Duration: time.Since(d.start)}, nil
 }
 
@@ -692,6 +716,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 		}
 	}
+	d.obs.end(d.rel, OutcomeFailed, time.Since(d.start))
 	return de
 }
 

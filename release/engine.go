@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,14 @@ type Engine struct {
 	Group *ProcGroup
 	// Notify sends deploy events to the configured webhooks; nil sends none.
 	Notify *notify.Dispatcher
+	// Tap, if set, returns a writer that gets the progress lines of a
+	// deploy of app/env starting now, as the pusher reads them (secrets
+	// masked); it is closed when the deploy ends. Observe, if set, is told
+	// each step, health check and outcome. Both are called from the
+	// deploy's goroutines, must be safe for concurrent use and must not
+	// block: they are for dashboards and metrics, and change nothing.
+	Tap     func(app, env string) io.WriteCloser
+	Observe func(Observation)
 
 	mu    sync.Mutex
 	locks map[string]*Lock

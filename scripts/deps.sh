@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks for the programs Slipway drives and its tests run: git >= 2.29
-# (proc-receive hooks), rsync, the OpenSSH client and server, curl and tar.
+# (proc-receive hooks), rsync, the OpenSSH client and server, curl, tar and
+# chromium (the dashboard test drives it headless).
 # As root with apt-get it installs what is missing; otherwise it names the
 # missing packages, prints the command that installs them, and exits 1.
 # Prints one line and exits 0 when everything is present.
@@ -42,6 +43,7 @@ check() {
 	have sshd || [[ -x /usr/sbin/sshd ]] || add openssh-server "sshd not found (looked in PATH and /usr/sbin)"
 	have curl || add curl "curl not found"
 	have tar || add tar "tar not found"
+	have chromium || add chromium "chromium not found (the dashboard test drives it headless)"
 }
 
 check

@@ -138,11 +138,21 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	dashURL, stopDashboard, err := startDashboard(cfg, embedded, srv, engine, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// The dashboard stays up while running deploys finish.
+	defer stopDashboard()
 	go reloadOnHangup(ctx, srv, *path, embedded, log)
 
 	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).
 		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
 	printWelcome(os.Stdout, cfg, embedded, ln.Addr().String(), hostKey)
+	if dashURL != "" {
+		fmt.Fprintf(os.Stdout, "Dashboard: %s\n", dashURL)
+	}
 	err = srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
 	// Deploys have ended: their last notifications get a bounded time.
 	engine.Notify.Close(notifyDrainTimeout)
@@ -212,8 +222,8 @@ func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, emb
 			log.Error().Err(err).Msg("configuration not reloaded; the previous one stays in force")
 			continue
 		}
-		if cfg.DataDir != srv.DataDir || cfg.Listen != srv.Config().Listen {
-			log.Warn().Msg("listen and data_dir changes take effect on restart")
+		if cfg.DataDir != srv.DataDir || cfg.Listen != srv.Config().Listen || cfg.HTTP.Listen != srv.Config().HTTP.Listen {
+			log.Warn().Msg("listen, http.listen and data_dir changes take effect on restart")
 		}
 		srv.SetConfig(cfg)
 		log.Info().Int("users", len(cfg.Users)).Int("apps", len(cfg.Apps)).Msg("configuration reloaded")

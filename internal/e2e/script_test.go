@@ -201,8 +201,8 @@ func setupScript(e *testscript.Env, deadline time.Time) error {
 	e.Setenv("HOME", home)
 	e.Setenv("PORT", strconv.Itoa(port))
 	e.Setenv("HELLO_BIN", filepath.Join(filepath.Dir(slipwayBin), "hello")) // the sample app, for hosts whose PATH lacks it
-	// Ports for the sample app on two hosts.
-	for _, name := range []string{"APP_PORT1", "APP_PORT2"} {
+	// Ports for the sample app on two hosts, and for the dashboard.
+	for _, name := range []string{"APP_PORT1", "APP_PORT2", "HTTP_PORT"} {
 		p, err := freePort()
 		if err != nil {
 			return err

@@ -4,6 +4,6 @@
 // a Runner that makes one attempt, here or over SSH. It must never build a
 // shell line from values: commands run as `sh -c <command>` exactly as the
 // operator wrote them, and everything else reaches them through the
-// environment. Output bound for a pusher or a log goes through Tail and a
-// Masker from here first.
+// environment. Output bound for a pusher or a log goes through an Output
+// (masked, lines cut, memory bounded) and Tail from here first.
 package hooks

@@ -189,6 +189,7 @@ func lockDataDir(dataDir string) (*os.File, error) {
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
 	return f, nil
 }
+
 // notifyDrainTimeout bounds how long a stopping server keeps delivering
 // queued notifications.
 const notifyDrainTimeout = 10 * time.Second

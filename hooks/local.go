@@ -148,8 +148,11 @@ func Exec(ctx context.Context, command, dir string, env []string, stdin []byte, 
 	return fmt.Errorf("run command: %w", err)
 }
 
-// quietWriter passes writes to w until w fails, and never fails itself: an
-// error would stop exec draining the pipe and block or kill the command.
+// QuietWriter returns a writer that passes writes to w until w fails, and
+// never fails itself: an error would stop exec draining the pipe and block
+// or kill the command. A nil w discards everything.
+func QuietWriter(w io.Writer) io.Writer { return &quietWriter{w: w} }
+
 type quietWriter struct {
 	w      io.Writer
 	failed bool

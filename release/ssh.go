@@ -263,7 +263,7 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 		fmt.Fprintf(&exports, "export %s=%s\n", k, shellQuote(v))
 	}
 	// out never fails (a pusher who went away must not stop the hook).
-	return s.stream(ctx, []byte(exports.String()), &quietWriter{w: out}, `cd "$1" || exit 1
+	return s.stream(ctx, []byte(exports.String()), hooks.QuietWriter(out), `cd "$1" || exit 1
 eval "$(cat)"
 exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
 }
@@ -317,22 +317,6 @@ func (s *SSH) Close() error {
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	s.opt.Group.run(cmd) // no master running is fine
 	return nil
-}
-
-// quietWriter passes writes to w until w fails, and never fails itself, so
-// that exec keeps draining the command's output.
-type quietWriter struct {
-	w      io.Writer
-	failed bool
-}
-
-func (q *quietWriter) Write(p []byte) (int, error) {
-	if q.w != nil && !q.failed {
-		if _, err := q.w.Write(p); err != nil {
-			q.failed = true
-		}
-	}
-	return len(p), nil
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

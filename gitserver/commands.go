@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 				// It may be a secret's value: never repeat it.
 				fmt.Fprintf(c.errw, "slipway: argument %d is too long or has control characters; a long value goes on stdin: secrets set APP ENV NAME < file\n", i)
 			} else {
-				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
+				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", textclean.Line(a, 80))
 			}
 			return exitUsage
 		}
@@ -113,7 +114,7 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 	case "cache":
 		return c.cache(args[1:])
 	default:
-		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
+		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", textclean.Line(args[0], 80))
 		return exitUsage
 	}
 }
@@ -133,7 +134,7 @@ func (c *command) parse(fs *flag.FlagSet, args []string, maxPos int) ([]string, 
 		args = fs.Args()[1:]
 	}
 	if len(pos) > maxPos {
-		fmt.Fprintf(c.errw, "slipway: %s: unexpected argument %q\n", fs.Name(), printable(pos[maxPos]))
+		fmt.Fprintf(c.errw, "slipway: %s: unexpected argument %q\n", fs.Name(), textclean.Line(pos[maxPos], 80))
 		return nil, false
 	}
 	return pos, true
@@ -145,7 +146,7 @@ func (c *command) apps(name string) ([]string, bool) {
 	cfg := c.s.Config()
 	if name != "" {
 		if _, ok := cfg.App(name); !ok || !config.ValidName(name) {
-			fmt.Fprintf(c.errw, "slipway: no app %q\n", printable(name))
+			fmt.Fprintf(c.errw, "slipway: no app %q\n", textclean.Line(name, 80))
 			return nil, false
 		}
 		return []string{name}, true
@@ -468,7 +469,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	app, _ := c.s.Config().App(apps[0])
 	env, ok := app.Environment(pos[1])
 	if !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(pos[1], 80))
 		return exitUsage
 	}
 	rels, err := c.history(app.Name)
@@ -484,7 +485,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 			}
 		}
 		if target == nil {
-			fmt.Fprintf(c.errw, "slipway: %s has no release %q\n", app.Name, printable(pos[2]))
+			fmt.Fprintf(c.errw, "slipway: %s has no release %q\n", app.Name, textclean.Line(pos[2], 80))
 			return exitUsage
 		}
 	} else if target, err = release.PreviousLive(rels, env.Name); err != nil {
@@ -572,7 +573,7 @@ func shortID(oid string) string {
 // clip shortens text for a table column; pusher-controlled text is
 // sanitized first.
 func clip(s string, n int) string {
-	return release.Sanitize(s, n)
+	return textclean.Line(s, n)
 }
 
 // maxSecretBytes bounds a secret value read from stdin.
@@ -604,7 +605,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 	}
 	app, _ := c.s.Config().App(appName)
 	if _, ok := app.Environment(envName); !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(envName))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(envName, 80))
 		return exitUsage
 	}
 	if env, _ := app.Environment(envName); !c.mayDeploy(app, env, "secrets "+verb) {
@@ -671,7 +672,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 			return exitFailed
 		}
 		if !existed {
-			fmt.Fprintf(c.errw, "slipway: %s/%s has no secret %q\n", app.Name, envName, printable(args[3]))
+			fmt.Fprintf(c.errw, "slipway: %s/%s has no secret %q\n", app.Name, envName, textclean.Line(args[3], 80))
 			return exitFailed
 		}
 		record("unset " + args[3])
@@ -776,7 +777,7 @@ func (c *command) target(pos []string) (*config.App, *config.Environment, bool) 
 	app, _ := c.s.Config().App(apps[0])
 	env, ok := app.Environment(pos[1])
 	if !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(pos[1], 80))
 		return nil, nil, false
 	}
 	return app, env, true
@@ -836,7 +837,7 @@ func (c *command) reject(args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 		return exitFailed
 	}
-	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, release.Sanitize(*reason, 200))
+	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, textclean.Line(*reason, 200))
 	if errors.Is(err, release.ErrLiveRelease) {
 		msg := strings.TrimPrefix(err.Error(), release.ErrLiveRelease.Error()+": ")
 		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + msg})

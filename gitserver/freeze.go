@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/slipwayhq/slipway/release"
 )
@@ -30,7 +31,7 @@ func (c *command) lock(args []string) int {
 	if !c.mayDeploy(app, env, "lock") {
 		return exitFailed
 	}
-	f, err := c.s.Engine.Lock(app.Name, env.Name, c.id.User, c.id.Key, release.Sanitize(*reason, maxReasonBytes))
+	f, err := c.s.Engine.Lock(app.Name, env.Name, c.id.User, c.id.Key, textclean.Line(*reason, maxReasonBytes))
 	var frozen *release.FrozenError
 	switch {
 	case errors.As(err, &frozen):

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -165,13 +166,13 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 	log := s.Log.With().Str("app", p.App).Str("user", p.User).Str("key", p.Key).Logger()
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
-		log.Info().Str("ref", printable(c.Ref)).Str("old", c.Old).Str("new", c.New).Msg("push received")
-		s.audit(audit.Record{Event: "push", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: shortID(c.Old) + ".." + shortID(c.New)})
+		log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("old", c.Old).Str("new", c.New).Msg("push received")
+		s.audit(audit.Record{Event: "push", User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: shortID(c.Old) + ".." + shortID(c.New)})
 		r := s.handleRef(ctx, p, app, c, force, out)
 		r.Ref = c.Ref
 		if r.Error != "" {
-			log.Info().Str("ref", printable(c.Ref)).Str("reason", r.Error).Msg("push refused")
-			s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: r.Error})
+			log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("reason", r.Error).Msg("push refused")
+			s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: r.Error})
 		}
 		results = append(results, r)
 	}

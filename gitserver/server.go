@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -291,7 +292,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 // name) becomes ***.
 func loggedCommand(args []string) string {
 	if len(args) == 0 || args[0] != "secrets" {
-		return printable(strings.Join(args, " "))
+		return textclean.Line(strings.Join(args, " "), 80)
 	}
 	out := []string{"secrets"}
 	for i, a := range args[1:] {
@@ -317,7 +318,7 @@ func loggedCommand(args []string) string {
 		}
 		out = append(out, a)
 	}
-	return printable(strings.Join(out, " "))
+	return textclean.Line(strings.Join(out, " "), 80)
 }
 
 // serveGit runs the system git for a git-receive-pack or git-upload-pack
@@ -330,7 +331,7 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	}
 	app, err := AppFromPath(args[1])
 	if err != nil {
-		log.Info().Str("path", printable(args[1])).Msg("bad repository name")
+		log.Info().Str("path", textclean.Line(args[1], 80)).Msg("bad repository name")
 		fmt.Fprintln(stderr, "slipway: "+err.Error())
 		return 1
 	}

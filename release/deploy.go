@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"slices"
 	"strings"
@@ -300,9 +301,9 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		plural = ", " + count(n, "host")
 	}
 	if req.Rollback != "" {
-		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, orNone(d.from), plural)
+		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), req.User, orNone(d.from), plural)
 	} else {
-		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), req.User, plural)
 	}
 
 	defer func() {
@@ -470,7 +471,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	}
 	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
 	for _, s := range st.Skipped {
-		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
+		d.p.step("export", "", "note: submodule %s is not part of the release", textclean.Line(s, 100))
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
 	if err := d.build(ctx, staging); err != nil {
@@ -697,7 +698,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel

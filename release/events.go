@@ -13,7 +13,12 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
+
+// maxSubjectRunes bounds a commit subject kept in a release's history.
+const maxSubjectRunes = 200
 
 // Outcomes a release can have in an environment, as recorded in notes.
 const (
@@ -83,7 +88,7 @@ type Release struct {
 	Number   int       `json:"number"`
 	Env      string    `json:"env"`
 	Commit   string    `json:"commit"`
-	Subject  string    `json:"subject"`
+	Subject  string    `json:"subject"` // first line of the commit message, cleaned
 	User     string    `json:"user"`
 	Time     time.Time `json:"time"`
 	Outcome  string    `json:"outcome"`            // live, superseded, failed, rolled-back, interrupted, pending
@@ -130,7 +135,8 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 			}
 		}
 		if c, err := r.CommitObject(to.Target); err == nil {
-			rel.Subject, _, _ = strings.Cut(strings.TrimSpace(c.Message), "\n")
+			subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+			rel.Subject = textclean.Line(subject, maxSubjectRunes)
 		}
 		rels = append(rels, rel)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net/http"
 	"sort"
@@ -34,7 +35,7 @@ type lineSink struct {
 
 func (s *lineSink) Write(b []byte) (int, error) {
 	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
-		s.p.step(s.step, s.host, "| %s", Sanitize(line, 200))
+		s.p.step(s.step, s.host, "| %s", textclean.Line(line, 200))
 	}
 	return len(b), nil
 }
@@ -287,7 +288,7 @@ func fetch(ctx context.Context, url string, expect int, body string, out io.Writ
 	}
 	switch {
 	case resp.StatusCode != expect && redirect:
-		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, Sanitize(loc, 200), expect)
+		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, textclean.Line(loc, 200), expect)
 	case resp.StatusCode != expect:
 		return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
 	case body != "" && !bytes.Contains(data, []byte(body)):

@@ -502,7 +502,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	done := make(chan RefResult, 1)
 	go func() {
 		defer c.s.deploys.Done()
-		done <- c.s.deploy(c.s.ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
+		done <- c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
 	}()
 	r := <-done
 	c.s.audit(audit.Record{Event: "command", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
@@ -570,10 +570,10 @@ func shortID(oid string) string {
 	return oid
 }
 
-// clip shortens text for a table column; pusher-controlled text is
-// sanitized first.
+// clip shortens text for a table column to n runes and an ellipsis;
+// pusher-controlled text is cleaned first.
 func clip(s string, n int) string {
-	return textclean.Line(s, n)
+	return textclean.Line(s, n+1)
 }
 
 // maxSecretBytes bounds a secret value read from stdin.
@@ -804,21 +804,15 @@ func (c *command) approve(args []string) int {
 		errc <- err
 	}()
 	err := <-errc
-	var failed *release.DeployError
-	switch {
-	case err == nil:
+	if err == nil {
 		return exitOK
-	case errors.As(err, &failed):
-		fmt.Fprintf(c.errw, "slipway: deploy failed: %s\n", failed.Reason())
-		return exitFailed
-	case errors.Is(err, release.ErrNotApprover), errors.Is(err, release.ErrNoPending):
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
-		return exitFailed
-	default:
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
-		return exitFailed
 	}
+	r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
+	if errors.Is(err, release.ErrNotApprover) || errors.Is(err, release.ErrNoPending) {
+		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
+	}
+	c.refuse(err, r)
+	return exitFailed
 }
 
 func (c *command) reject(args []string) int {
@@ -838,14 +832,12 @@ func (c *command) reject(args []string) int {
 		return exitFailed
 	}
 	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, textclean.Line(*reason, 200))
-	if errors.Is(err, release.ErrLiveRelease) {
-		msg := strings.TrimPrefix(err.Error(), release.ErrLiveRelease.Error()+": ")
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + msg})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
-		return exitFailed
-	}
 	if err != nil {
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
+		if errors.Is(err, release.ErrLiveRelease) {
+			c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + err.Error()})
+		}
+		c.refuse(err, r)
 		return exitFailed
 	}
 	fmt.Fprintf(c.out, "%s of %s/%s rejected and removed from the hosts\n", pos[2], app.Name, env.Name)

@@ -83,16 +83,6 @@ func (c *command) unlock(args []string) int {
 	return exitOK
 }
 
-// frozenHint is the line a pusher refused by a lock reads before the
-// rejection: what still works.
-func frozenHint(e *release.FrozenError) string {
-	hint := "rollbacks still run: git push deploy +vN:rollback"
-	if e.Forceable {
-		hint += "; as an admin you may deploy anyway with git push -o force (it is recorded)"
-	}
-	return e.Freeze.Summary() + "; " + hint
-}
-
 // lockStatus is the lock of an environment for status, nil if none.
 func (c *command) lockStatus(app, env string) *release.Freeze {
 	f, err := c.s.Engine.FreezeOf(app, env)

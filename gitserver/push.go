@@ -222,7 +222,7 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		if err != nil {
 			return refused("only commits can be deployed")
 		}
-		r := s.deploy(ctx, p, app, env, c, commit, "", force, out)
+		r := s.deploy(ctx, viaPush, p, app, env, c, commit, "", force, out)
 		if r.Error == "" && commit != c.New {
 			r.NewOID = commit
 		}
@@ -293,7 +293,7 @@ func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config
 		fmt.Fprintln(out, msg)
 		return refused("permission denied: roll back " + env.Name)
 	}
-	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
+	r := s.deploy(ctx, viaPush, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
 	if r.Error != "" {
 		return r
 	}
@@ -345,7 +345,9 @@ func peelCommit(ctx context.Context, repo, oid string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
+// deploy runs one deploy or rollback for a push (ch viaPush) or an ssh
+// command (viaSSH) and says how it ended as git's ref result.
+func (s *Server) deploy(ctx context.Context, ch channel, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
 	old := c.Old
 	if rollback != "" || old == "" {
 		// A rollback moves the branch from wherever it is.
@@ -374,57 +376,20 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 		}
 		return res
 	}
-	var locked *release.LockedError
-	var failed *release.DeployError
-	var notApproved *release.NotApprovedError
+	r := explain(err, ch, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch, Rollback: rollback})
 	var damaged *release.FileError
-	var frozen *release.FrozenError
-	var noSubdir *release.SubdirError
 	switch {
-	case errors.As(err, &frozen):
-		fmt.Fprintln(out, frozenHint(frozen))
-		return refused(frozen.Error())
-	case errors.As(err, &locked):
-		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
-			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)
-		return refused(fmt.Sprintf("%s is locked by %s's deploy", env.Name, locked.Holder.User))
-	case errors.As(err, &noSubdir):
-		fmt.Fprintf(out, "%v\n", noSubdir)
-		return refused(noSubdir.Short())
-	case errors.Is(err, release.ErrBranchMoved):
-		fmt.Fprintf(out, "branch %s moved while you pushed; fetch, then push again\n", env.Branch)
-		return refused("branch moved; fetch and push again")
-	case errors.As(err, &failed):
-		if rollback != "" {
-			return refused("rollback failed: " + failed.Reason())
-		}
-		return refused("deploy failed: " + failed.Reason())
 	case errors.As(err, &damaged):
 		s.Log.Error().Str("app", app.Name).Str("env", env.Name).Str("file", damaged.Path).Err(damaged.Err).Msg("deploy refused: " + damaged.Kind + " file damaged")
-		fmt.Fprintf(out, "%s\n", damaged)
-		return refused(fmt.Sprintf("the %s file of %s is damaged; an operator must fix or remove it", damaged.Kind, env.Name))
-	case errors.Is(err, release.ErrUnsettled):
-		fmt.Fprintf(out, "%v\n", err)
-		return refused("an earlier deploy is not rolled back on every host yet")
-	case errors.Is(err, release.ErrPending):
-		fmt.Fprintf(out, "%v\n", err)
-		return refused("a release waits for approval in " + env.Name)
-	case errors.As(err, &notApproved):
-		fmt.Fprintf(out, "%s\n", notApproved.Error())
-		return refused(notApproved.Short())
-	case errors.Is(err, release.ErrNeverLive):
-		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
-		return refused(rollback + " never went live; force it with git push -o force or rollback --force")
-	default:
-		if rollback != "" {
-			s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")
-			fmt.Fprintf(out, "rollback refused: %v\n", err)
-			return refused("rollback refused")
-		}
+	case r.Internal:
 		s.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("deploy could not start")
-		fmt.Fprintf(out, "deploy of %s could not start: %v\n", env.Name, err)
-		return refused("deploy failed: internal error; see the server log")
+	case rollback != "":
+		s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")
 	}
+	if r.Detail != "" {
+		fmt.Fprintln(out, r.Detail)
+	}
+	return refused(r.Short)
 }
 
 // updateRef stores a ref update that deploys nothing, refusing it if the

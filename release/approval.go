@@ -47,14 +47,11 @@ type NotApprovedError struct {
 func (e *NotApprovedError) Error() string {
 	switch e.State {
 	case "waiting":
-		return fmt.Sprintf("%s is waiting for approval in %s and a rollback cannot make it live; an approver other than %s must run ssh <server> approve %s %s %s",
-			e.Release, e.Env, e.Pusher, e.App, e.Env, e.Release)
+		return fmt.Sprintf("%s is waiting for approval in %s and a rollback cannot make it live", e.Release, e.Env)
 	case "rejected":
-		return fmt.Sprintf("%s was not approved for %s (%s); push its commit again and have an approver run ssh <server> approve %s %s",
-			e.Release, e.Env, e.Detail, e.App, e.Env)
+		return fmt.Sprintf("%s was not approved for %s (%s)", e.Release, e.Env, e.Detail)
 	default:
-		return fmt.Sprintf("%s was never approved for %s; push it again and have an approver run ssh <server> approve %s %s",
-			e.Release, e.Env, e.App, e.Env)
+		return fmt.Sprintf("%s was never approved for %s", e.Release, e.Env)
 	}
 }
 
@@ -67,6 +64,39 @@ func (e *NotApprovedError) Short() string {
 }
 
 func (e *NotApprovedError) Is(target error) bool { return target == ErrNotApproved }
+
+// PendingError refuses a deploy while another release of the environment
+// waits for approval: it must not slip past it, nor replace it.
+type PendingError struct {
+	Pending Pending
+}
+
+func (e *PendingError) Error() string {
+	p := e.Pending
+	return fmt.Sprintf("%s by %s since %s waits for approval in %s", p.Release, p.User, p.StagedAt.UTC().Format("2006-01-02 15:04 MST"), p.Env)
+}
+
+func (e *PendingError) Is(target error) bool { return target == ErrPending }
+
+// LiveReleaseError refuses to reject a release that is, or has been, live:
+// only a release waiting for approval can be rejected.
+type LiveReleaseError struct {
+	App, Env, Release string
+	Live              bool   // it is the live release now
+	Host              string // a host found running it, if that is how
+}
+
+func (e *LiveReleaseError) Error() string {
+	switch {
+	case e.Host != "":
+		return fmt.Sprintf("%s runs on %s, so it cannot be rejected", e.Release, e.Host)
+	case e.Live:
+		return fmt.Sprintf("%s is live in %s, so it cannot be rejected", e.Release, e.Env)
+	}
+	return fmt.Sprintf("%s has been live in %s already, so it cannot be rejected; only a release waiting for approval can", e.Release, e.Env)
+}
+
+func (e *LiveReleaseError) Is(target error) bool { return target == ErrLiveRelease }
 
 // checkApproved is the rule every way of making an existing release live
 // again goes through (a rollback by push or over SSH, with or without
@@ -257,11 +287,9 @@ func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Enviro
 		// without Approve (while the environment had no approval).
 		e.clearPending(app.Name, env.Name, rel)
 		if live := LiveRelease(rels, env.Name); live != nil && live.Name == rel {
-			return fmt.Errorf("%w: %s is live in %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
-				ErrLiveRelease, rel, env.Name, app.Name, env.Name)
+			return &LiveReleaseError{App: app.Name, Env: env.Name, Release: rel, Live: true}
 		}
-		return fmt.Errorf("%w: %s has been live in %s already, so it cannot be rejected; only a release waiting for approval can",
-			ErrLiveRelease, rel, env.Name)
+		return &LiveReleaseError{App: app.Name, Env: env.Name, Release: rel}
 	}
 	p, err := e.pendingFor(ctx, app, env, repo, rel)
 	if err != nil {
@@ -319,8 +347,7 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 		cur, err := h.Current(cctx)
 		cancel()
 		if err == nil && cur == p.Release {
-			return fmt.Errorf("%w: %s runs on %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
-				ErrLiveRelease, p.Release, name, p.App, p.Env)
+			return &LiveReleaseError{App: p.App, Env: p.Env, Release: p.Release, Live: true, Host: name}
 		}
 	}
 	for _, h := range hosts {

@@ -150,8 +150,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 		return nil, err
 	}
 	if err == nil && req.Rollback == "" {
-		return nil, fmt.Errorf("%w: %s by %s since %s; approve or reject it first: ssh <server> approve|reject %s %s %s",
-			ErrPending, p.Release, p.User, p.StagedAt.Format("2006-01-02 15:04 MST"), p.App, p.Env, p.Release)
+		return nil, &PendingError{Pending: *p}
 	}
 	head, err := BranchHead(req.Repo, req.Env.Branch)
 	if err != nil {

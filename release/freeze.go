@@ -48,10 +48,7 @@ type FrozenError struct {
 	Forceable bool
 }
 
-// Error is the sentence a pusher reads in `! [remote rejected] ... (...)`.
-func (e *FrozenError) Error() string {
-	return fmt.Sprintf("%s; deploys resume after ssh <server> unlock %s %s", e.Freeze.Summary(), e.Freeze.App, e.Freeze.Env)
-}
+func (e *FrozenError) Error() string { return e.Freeze.Summary() }
 
 func (e *FrozenError) Is(target error) bool { return target == ErrFrozen }
 

@@ -260,7 +260,7 @@ func (c *command) status(args []string) int {
 			}
 			es.Lock = c.lockStatus(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
-				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
+				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: string(l.Phase)}
 			}
 			state, err := c.s.Engine.State(name, envName)
 			unseen := "never seen"
@@ -505,7 +505,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 		done <- c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
 	}()
 	r := <-done
-	c.s.audit(audit.Record{Event: "command", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
+	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	if r.Error != "" {
 		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
 		return exitFailed
@@ -617,7 +617,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		return exitFailed
 	}
 	record := func(detail string) {
-		c.s.audit(audit.Record{Event: "secrets", User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: detail})
+		c.s.audit(audit.Record{Event: audit.EventSecrets, User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: detail})
 	}
 	switch {
 	case verb == "list" && len(args) == 3:
@@ -696,7 +696,7 @@ func (c *command) mayDeploy(app *config.App, env *config.Environment, what strin
 	if msg == "" {
 		return true
 	}
-	c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: what + ": permission denied"})
+	c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: what + ": permission denied"})
 	fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 	return false
 }
@@ -800,7 +800,9 @@ func (c *command) approve(args []string) int {
 	errc := make(chan error, 1)
 	go func() {
 		defer c.s.deploys.Done()
-		_, err := c.s.Engine.Approve(c.s.ctx, c.s.Config(), app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, out)
+		_, err := c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
+			Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
+		}, out)
 		errc <- err
 	}()
 	err := <-errc
@@ -809,7 +811,7 @@ func (c *command) approve(args []string) int {
 	}
 	r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
 	if errors.Is(err, release.ErrNotApprover) || errors.Is(err, release.ErrNoPending) {
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
 	}
 	c.refuse(err, r)
 	return exitFailed
@@ -831,11 +833,14 @@ func (c *command) reject(args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 		return exitFailed
 	}
-	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, textclean.Line(*reason, 200))
+	err := c.s.Engine.Reject(c.s.ctx, release.ApprovalRequest{
+		Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
+		Reason: textclean.Line(*reason, 200),
+	})
 	if err != nil {
 		r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
 		if errors.Is(err, release.ErrLiveRelease) {
-			c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + err.Error()})
+			c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + err.Error()})
 		}
 		c.refuse(err, r)
 		return exitFailed

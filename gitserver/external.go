@@ -265,7 +265,7 @@ func (s *Server) handleExternal(conn net.Conn) {
 	id := identity{User: pusher, Key: "external " + cfg.External.Identity}
 	if !cfg.CanPush(pusher) {
 		log.Info().Str("role", roleOf(cfg, pusher)).Msg("external push refused")
-		s.audit(audit.Record{Event: "refused", User: pusher, Key: id.Key, App: app.Name, Detail: "push by a reader or unknown user"})
+		s.audit(audit.Record{Event: audit.EventRefused, User: pusher, Key: id.Key, App: app.Name, Detail: "push by a reader or unknown user"})
 		if _, known := cfg.User(pusher); !known {
 			refuse("permission denied", fmt.Sprintf("%s is not a user of the deploy server; an admin adds them to [[users]] with the deployer role", pusher))
 		} else {

@@ -167,12 +167,12 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
 		log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("old", c.Old).Str("new", c.New).Msg("push received")
-		s.audit(audit.Record{Event: "push", User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: shortID(c.Old) + ".." + shortID(c.New)})
+		s.audit(audit.Record{Event: audit.EventPush, User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: shortID(c.Old) + ".." + shortID(c.New)})
 		r := s.handleRef(ctx, p, app, c, force, out)
 		r.Ref = c.Ref
 		if r.Error != "" {
 			log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("reason", r.Error).Msg("push refused")
-			s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: r.Error})
+			s.audit(audit.Record{Event: audit.EventRefused, User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: r.Error})
 		}
 		results = append(results, r)
 	}

@@ -346,7 +346,7 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	// Permission first: nothing is created for someone who may not push.
 	if service == "receive-pack" && !cfg.CanPush(id.User) {
 		log.Info().Str("app", app).Msg("push refused: reader")
-		s.audit(audit.Record{Event: "refused", User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
+		s.audit(audit.Record{Event: audit.EventRefused, User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
 		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
 		return 1
 	}

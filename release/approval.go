@@ -177,16 +177,30 @@ func (d *deploy) stage(ctx context.Context) (*Result, error) {
 	// Staged releases change no host's current: nothing to undo on a crash.
 	d.e.clearJournal(p.App, p.Env)
 	d.event(ctx, req.Commit, OutcomePending, "staged on "+count(len(d.hosts), "host")+", waiting for approval")
-	d.audit("staged", "waiting for approval until "+p.Expires.Format(time.RFC3339))
+	d.audit(audit.EventStaged, "waiting for approval until "+p.Expires.Format(time.RFC3339))
 	d.p.line("%s is staged on %s, waiting for approval (until %s):", d.rel, count(len(d.hosts), "host"), p.Expires.Format("2006-01-02 15:04 MST"))
 	d.p.line("  ssh <server> approve %s %s %s", p.App, p.Env, d.rel)
 	d.obs.end(d.rel, OutcomePending, time.Since(d.start))
 	return &Result{Release: d.rel, Duration: time.Since(d.start), Pending: true}, nil
 }
 
+// ApprovalRequest is an approver's answer to a staged release: approve
+// it (Engine.Approve) or reject it (Engine.Reject).
+type ApprovalRequest struct {
+	Config  *config.Config // the configuration in force: who may approve
+	App     *config.App
+	Env     *config.Environment
+	Repo    string // the app's bare repository
+	Release string // "v7"
+	User    string // who approves or rejects
+	Key     string // the fingerprint of the key they signed with
+	Reason  string // Reject: why, already cleaned for display
+}
+
 // Approve makes a pending release live: migrate, waves, health checks and
 // rollback on failure, streamed to out (the approver's terminal).
-func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.App, env *config.Environment, repo, rel, approver, key string, out io.Writer) (*Result, error) {
+func (e *Engine) Approve(ctx context.Context, req ApprovalRequest, out io.Writer) (*Result, error) {
+	cfg, app, env, repo, rel, approver, key := req.Config, req.App, req.Env, req.Repo, req.Release, req.User, req.Key
 	unlock, err := e.lock(app.Name, env.Name, approver)
 	if err != nil {
 		return nil, err
@@ -209,7 +223,7 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	if err := os.Remove(e.pendingFile(app.Name, env.Name)); err != nil {
 		return nil, err
 	}
-	e.Audit.Append(audit.Record{Event: "approved", User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
+	e.Audit.Append(audit.Record{Event: audit.EventApproved, User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
 	// The history keeps the approval too: if this deploy fails, the
 	// release may still be rolled back to later (see checkApproved).
 	mu := e.appMutex(app.Name)
@@ -220,8 +234,8 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 		e.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Str("release", rel).Msg("cannot record the approval")
 	}
 
-	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
-	d, done, err := e.newDeploy(req, out)
+	dreq := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
+	d, done, err := e.newDeploy(dreq, out)
 	if err == nil {
 		d.action, d.actor = ActionApprove, approver
 	}
@@ -233,7 +247,7 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	d.log = d.log.With().Str("release", rel).Str("approver", approver).Logger()
 	d.e.setLockRelease(app.Name, env.Name, rel)
 	d.j = &journal{App: app.Name, Env: env.Name, Repo: repo, Release: rel, Commit: p.Commit, User: p.User,
-		Hosts: env.Hosts, Prev: p.Prev, Phase: "switch", Started: d.start}
+		Hosts: env.Hosts, Prev: p.Prev, Phase: journalSwitch, Started: d.start}
 	d.p.line("%s → %s: %s approved by %s (pushed by %s)", app.Name, env.Name, rel, approver, p.User)
 	defer func() {
 		for _, h := range d.hosts {
@@ -266,7 +280,8 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 
 // Reject drops a pending release: its directories are removed from the
 // hosts and the history records why.
-func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Environment, repo, rel, user, key, reason string) error {
+func (e *Engine) Reject(ctx context.Context, req ApprovalRequest) error {
+	app, env, repo, rel, user, key, reason := req.App, req.Env, req.Repo, req.Release, req.User, req.Key, req.Reason
 	unlock, err := e.lock(app.Name, env.Name, user)
 	if err != nil {
 		return err
@@ -366,7 +381,7 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 	if err := recordEvent(ctx, repo, p.Commit, ev); err != nil {
 		e.Log.Error().Err(err).Msg("cannot record the outcome")
 	}
-	e.Audit.Append(audit.Record{Event: "rejected", User: user, Key: key, App: p.App, Env: p.Env, Release: p.Release, Detail: why})
+	e.Audit.Append(audit.Record{Event: audit.EventRejected, User: user, Key: key, App: p.App, Env: p.Env, Release: p.Release, Detail: why})
 	e.Log.Info().Str("app", p.App).Str("env", p.Env).Str("release", p.Release).Str("why", why).Msg("pending release dropped")
 	return nil
 }

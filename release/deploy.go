@@ -241,7 +241,7 @@ type deploy struct {
 	seen         map[string]HostState // host → what it runs, learned after the switch
 }
 
-func (d *deploy) phase(p string) {
+func (d *deploy) phase(p Phase) {
 	d.e.setPhase(d.req.App.Name, d.req.Env.Name, p)
 	d.obs.enter(p, d.rel)
 }
@@ -283,16 +283,16 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 	d.e.setLockRelease(app, env, d.rel)
 	d.j = &journal{App: app, Env: env, Repo: req.Repo, Release: d.rel, Commit: req.Commit, User: req.User,
-		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start, Rollback: req.Rollback != ""}
+		Hosts: req.Env.Hosts, Phase: journalShip, Started: d.start, Rollback: req.Rollback != ""}
 	if err := d.e.writeJournal(d.j); err != nil {
 		return nil, err
 	}
 	d.log = d.log.With().Str("release", d.rel).Logger()
 	d.log.Info().Str("key", req.Key).Bool("rollback", req.Rollback != "").Msg("deploy started")
 	if req.Rollback != "" {
-		d.audit("rollback", "from "+orNone(d.from))
+		d.audit(audit.EventRollback, "from "+orNone(d.from))
 	} else {
-		d.audit("deploy", short(req.Commit))
+		d.audit(audit.EventDeploy, short(req.Commit))
 	}
 
 	plural := ""
@@ -326,7 +326,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	app, env := req.App.Name, req.Env.Name
 	err := d.migrate(ctx)
 	if err == nil {
-		d.j.Prev, d.j.Phase = d.prev, "switch"
+		d.j.Prev, d.j.Phase = d.prev, journalSwitch
 		err = d.e.writeJournal(d.j)
 	}
 	if err == nil {
@@ -340,7 +340,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	}
 	// Every host runs the release. From here a restart completes the
 	// deploy (branch and history) rather than undoing it.
-	d.j.Phase, d.j.Old, d.j.From = "finishing", req.Old, d.from
+	d.j.Phase, d.j.Old, d.j.From = journalFinishing, req.Old, d.from
 	if err := d.e.writeJournal(d.j); err != nil {
 		d.log.Error().Err(err).Msg("cannot update the deploy journal")
 	}
@@ -350,9 +350,9 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	d.saveState(ctx)
 	d.afterDeploy(ctx)
 	if req.Rollback != "" {
-		d.audit("rolled-back", "live again in "+seconds(time.Since(d.start)))
+		d.audit(audit.EventRolledBack, "live again in "+seconds(time.Since(d.start)))
 	} else {
-		d.audit("deployed", "live in "+seconds(time.Since(d.start)))
+		d.audit(audit.EventDeployed, "live in "+seconds(time.Since(d.start)))
 	}
 	if req.Rollback != "" {
 		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
@@ -450,7 +450,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		}
 	}
 
-	d.phase("export")
+	d.phase(PhaseExport)
 	t := time.Now()
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
@@ -477,7 +477,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		return err
 	}
 
-	d.phase("upload")
+	d.phase(PhaseUpload)
 	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
@@ -538,9 +538,9 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		return &stepError{step: "plan", err: err}
 	}
 	for i, wave := range plan {
-		label := "switch"
+		label := PhaseSwitch
 		if len(plan) > 1 {
-			label = fmt.Sprintf("wave %d/%d", i+1, len(plan))
+			label = WavePhase(i+1, len(plan))
 		}
 		d.phase(label)
 		hosts := make([]Host, len(wave))
@@ -558,10 +558,10 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 			d.switched = append(d.switched, h)
 			mu.Unlock()
 			if err := h.Switch(sctx, d.rel); err != nil {
-				d.p.step(label, h.Name(), "FAILED to switch: %v", err)
+				d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
 				return &HostError{Host: h.Name(), Step: "switch", Err: err}
 			}
-			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
+			d.p.step(string(label), h.Name(), "current → releases/%s", d.rel)
 			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
 			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
 				return err
@@ -603,7 +603,7 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 // fail rolls back every switched host, removes the failed release from
 // the hosts, records the outcome and returns the *DeployError.
 func (d *deploy) fail(ctx context.Context, cause error) error {
-	d.phase("rollback")
+	d.phase(PhaseRollback)
 	de := &DeployError{Release: d.rel, Err: cause}
 	var he *HostError
 	var se *stepError
@@ -651,7 +651,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
 		} else {
 			// The next deploy, or a restart, finishes the rollback.
-			d.j.Phase = "failed"
+			d.j.Phase = journalFailed
 			if err := d.e.writeJournal(d.j); err != nil {
 				d.log.Error().Err(err).Msg("cannot keep the deploy journal")
 			}
@@ -703,7 +703,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
 		}
 		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
-		d.audit("failed", detail)
+		d.audit(audit.EventFailed, detail)
 		d.saveState(rctx)
 		var tl *TooLargeError
 		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
@@ -729,7 +729,7 @@ func (d *deploy) isSwitched(name string) bool {
 	return false
 }
 
-func (d *deploy) audit(event, detail string) {
+func (d *deploy) audit(event audit.Event, detail string) {
 	err := d.e.Audit.Append(audit.Record{Event: event, User: d.req.User, Key: d.req.Key,
 		App: d.req.App.Name, Env: d.req.Env.Name, Release: d.rel, Detail: detail})
 	if err != nil {

@@ -73,7 +73,7 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 	if cmd == "" {
 		return nil
 	}
-	d.phase("build")
+	d.phase(PhaseBuild)
 	t := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -189,7 +189,7 @@ func (d *deploy) migrate(ctx context.Context) error {
 		return nil
 	}
 	h := d.hosts[0]
-	d.phase("migrate")
+	d.phase(PhaseMigrate)
 	t := time.Now()
 	mctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -313,7 +313,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	if hc == nil || hc.Watch <= 0 {
 		return nil
 	}
-	d.phase("watch")
+	d.phase(PhaseWatch)
 	interval := max(hc.Interval.Std(), 100*time.Millisecond)
 	deadline := time.Now().Add(hc.Watch.Std())
 	checks := 0

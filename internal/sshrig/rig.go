@@ -41,6 +41,7 @@ type Rig struct {
 
 	sshPath  string
 	sshdPath string
+	opts     Options
 	// optional holds the sshd_config lines that this sshd accepts beyond
 	// the fixed set (decided once by preflight).
 	optional []string
@@ -55,6 +56,16 @@ type Rig struct {
 // for readiness from 127.0.0.1 would trip over.
 var optionalSSHDLines = []string{"PerSourcePenalties no"}
 
+// Options change how the hosts of a rig behave. The zero value is what
+// Start gives.
+type Options struct {
+	// OwnHome gives each host's sessions HOME=Host.Root, so that "~" on
+	// one host is not "~" on another, as on separate machines, and no
+	// start-up file of the login user's real home runs. Tools that deploy
+	// to a path under ~ (Capistrano's deploy_to) then keep the hosts apart.
+	OwnHome bool
+}
+
 // readyTimeout bounds how long Start waits for one sshd to accept a login.
 const readyTimeout = 2 * time.Minute
 
@@ -63,6 +74,11 @@ const readyTimeout = 2 * time.Minute
 // rig's client key), log file and free loopback port. It returns once every
 // host has accepted a login with the real ssh client.
 func Start(ctx context.Context, dir string, n int, prefix string) (*Rig, error) {
+	return StartWith(ctx, dir, n, prefix, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, dir string, n int, prefix string, opts Options) (*Rig, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("sshrig: need at least one host, got %d", n)
 	}
@@ -101,6 +117,7 @@ func Start(ctx context.Context, dir string, n int, prefix string) (*Rig, error) 
 		SSHConfig:  filepath.Join(dir, "ssh_config"),
 		sshPath:    sshPath,
 		sshdPath:   sshdPath,
+		opts:       opts,
 		ports:      map[int]bool{},
 	}
 	if r.ClientPub, err = WriteKeyPair(r.ClientKey, "slipway-sshrig-client"); err != nil {

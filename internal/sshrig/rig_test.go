@@ -287,3 +287,34 @@ func TestStartPrefixAndClose(t *testing.T) {
 		t.Fatal("ssh after Close succeeded")
 	}
 }
+
+// With OwnHome each host's sessions see their own HOME, and every
+// session a host starts is counted in its log.
+func TestOwnHomeAndSessions(t *testing.T) {
+	ctx := context.Background()
+	r, err := StartWith(ctx, t.TempDir(), 2, "", Options{OwnHome: true})
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("skipping, needs real OpenSSH sshd and ssh: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("sshrig: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	for _, h := range r.Hosts {
+		before := h.Sessions()
+		out, err := r.SSH(ctx, h.Name, `printf %s "$HOME"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != h.Root {
+			t.Errorf("%s: HOME=%q, want %q", h.Name, out, h.Root)
+		}
+		if _, err := r.SSH(ctx, h.Name, "true"); err != nil {
+			t.Fatal(err)
+		}
+		// sshd writes the line before the command runs.
+		if got := h.Sessions() - before; got != 2 {
+			t.Errorf("%s: %d sessions counted for two commands, want 2", h.Name, got)
+		}
+	}
+}

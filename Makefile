@@ -71,10 +71,16 @@ fuzz-together:
 	done; \
 	rm -rf "$$dir"; exit $$failed
 
-# Deploy benchmarks: Slipway against a hand-written shell deploy on the same
-# sshd hosts, reported as ratios (docs/benchmarks.md). About 10 minutes.
+# Deploy benchmarks: Slipway against a hand-written shell deploy and
+# Capistrano 3 on the same sshd hosts, reported as ratios
+# (docs/benchmarks.md says how long a full run takes). BENCH=regex runs the
+# matching benchmarks only (BENCH='GoTree/hosts=1$'); ROUNDS=N measures N
+# rounds per case and reports medians.
+BENCH ?= .
+ROUNDS ?= 3
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/bench/
+	./scripts/bench-deps.sh
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 180m ./internal/bench/ -rounds $(ROUNDS)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi

@@ -31,11 +31,11 @@ import (
 // Each case deploys one release that is not measured (the first, a full
 // upload for both sides), then -rounds releases measured with Slipway and
 // with the baseline. Odd rounds run Slipway first, even rounds the
-// baseline, so the default two rounds give each side the first turn once.
-// Metrics are medians over the rounds (with two, their mean). `make bench`
+// baseline (the Go-tree cases rotate three sides the same way). Metrics
+// are medians over the rounds (the default is 3; with two, their mean). `make bench`
 // runs every case once (-benchtime 1x); b.N does not change the number of
 // rounds.
-var roundsFlag = flag.Int("rounds", 2, "measured releases per case, each deployed by Slipway and by the shell baseline")
+var roundsFlag = flag.Int("rounds", 3, "measured releases per case, each deployed by Slipway and by the shell baseline")
 
 const (
 	appName = "bench"
@@ -83,6 +83,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if goTreeDir != "" {
+		os.RemoveAll(goTreeDir)
 	}
 	os.Exit(code)
 }
@@ -150,6 +153,16 @@ type fleetOptions struct {
 	// health is the environment's health command, "" for none; {dir} is
 	// replaced by the case's directory.
 	health string
+	// repo, when set, is a repository whose branch production becomes the
+	// developer's clone (cloned locally); otherwise the clone starts empty.
+	repo string
+	// latency, when set, puts a proxy in front of every host that delays
+	// each chunk by this much in each direction; every side reaches the
+	// hosts through it.
+	latency time.Duration
+	// capistrano sets up Capistrano 3 as a second baseline (f.cap), when
+	// it is installed.
+	capistrano bool
 }
 
 // fleet is one case's rig: sshd hosts, a running slipway serve, the
@@ -168,6 +181,15 @@ type fleet struct {
 	// pusher is how the developer reaches Slipway with ssh: the options
 	// before the destination.
 	pusher []string
+	// How the baselines reach the hosts: directly, or through the
+	// latency proxies.
+	sshConfig, knownHosts string
+	ports                 map[string]int // host name → the port every side dials
+	servePID              int
+	// cap is the Capistrano baseline, nil when it is not set up; capSkip
+	// says why.
+	cap     *capistrano
+	capSkip string
 }
 
 // pusherSSH returns ssh's arguments up to and including the destination
@@ -192,15 +214,25 @@ func newFleet(b *testing.B, opt fleetOptions) *fleet {
 
 	ctx, cancel := context.WithTimeout(context.Background(), rigStartTimeout)
 	defer cancel()
-	rig, err := sshrig.Start(ctx, filepath.Join(dir, "hosts"), opt.hosts, "web")
+	// Each host its own HOME, as separate machines have: Capistrano
+	// deploys under ~.
+	rig, err := sshrig.StartWith(ctx, filepath.Join(dir, "hosts"), opt.hosts, "web", sshrig.Options{OwnHome: true})
 	if errors.Is(err, sshrig.ErrUnavailable) {
 		b.Skipf("skipping: needs real OpenSSH sshd and ssh: %v", err)
 	}
 	if err != nil {
-		b.Fatalf("sshrig: %v", err)
+		b.Fatalf("sshrig: %v (with %d hosts; ulimit -n and -u bound how many this machine can start)", err, opt.hosts)
 	}
 	b.Cleanup(func() { rig.Close() })
 	f.rig = rig
+	f.ports = map[string]int{}
+	f.sshConfig, f.knownHosts = rig.SSHConfig, rig.KnownHosts
+	for _, h := range rig.Hosts {
+		f.ports[h.Name] = h.Port
+	}
+	if opt.latency > 0 {
+		f.startProxies(opt.latency)
+	}
 
 	home := filepath.Join(dir, "home")
 	sshDir := filepath.Join(home, ".ssh")
@@ -235,9 +267,16 @@ func newFleet(b *testing.B, opt fleetOptions) *fleet {
 	must(b, os.WriteFile(filepath.Join(dir, "baseline.sh"), []byte(baselineScript), 0o755))
 	must(b, os.WriteFile(filepath.Join(dir, "rollback.sh"), []byte(rollbackScript), 0o755))
 
-	must(b, os.MkdirAll(f.work, 0o755))
-	f.git("init", "-q", "-b", envName)
+	if opt.repo != "" {
+		f.run("git", "clone", "-q", "--local", "-b", envName, opt.repo, f.work)
+	} else {
+		must(b, os.MkdirAll(f.work, 0o755))
+		f.git("init", "-q", "-b", envName)
+	}
 	f.git("remote", "add", "deploy", fmt.Sprintf("ssh://git@127.0.0.1:%d/%s", f.port, appName))
+	if opt.capistrano {
+		f.setupCapistrano()
+	}
 	return f
 }
 
@@ -271,7 +310,7 @@ func (f *fleet) config(opt fleetOptions, alicePub, hostsConfig string) string {
 	var names []string
 	for _, h := range f.rig.Hosts {
 		names = append(names, strconv.Quote(h.Name))
-		fmt.Fprintf(&c, "[hosts.%s]\naddress = %q\nuser = %q\npath = %q\n\n", h.Name, h.Addr(), h.User, filepath.Join(h.Root, "srv", "{app}", "{env}"))
+		fmt.Fprintf(&c, "[hosts.%s]\naddress = %q\nuser = %q\npath = %q\n\n", h.Name, fmt.Sprintf("127.0.0.1:%d", f.ports[h.Name]), h.User, filepath.Join(h.Root, "srv", "{app}", "{env}"))
 	}
 	fmt.Fprintf(&c, "[apps.%s.environments.%s]\nbranch = %q\nhosts = [%s]\npath = \"/srv/%s\"\n", appName, envName, envName, strings.Join(names, ", "), appName)
 	if opt.waves != nil {
@@ -311,6 +350,7 @@ func (f *fleet) serve(bin string) {
 	// it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	must(b, cmd.Start())
+	f.servePID = cmd.Process.Pid
 	done := make(chan struct{})
 	go func() {
 		cmd.Wait()
@@ -577,7 +617,7 @@ func (f *fleet) baseline(commit, rel, prev string) (time.Duration, []rsyncStats)
 	f.b.Helper()
 	stats := filepath.Join(f.dir, "stats", rel)
 	must(f.b, os.MkdirAll(stats, 0o755))
-	args := []string{filepath.Join(f.dir, "baseline.sh"), strconv.Itoa(baselineParallelism), f.work, commit, filepath.Join(f.dir, "stage"), rel, prev, f.rig.SSHConfig, stats}
+	args := []string{filepath.Join(f.dir, "baseline.sh"), strconv.Itoa(baselineParallelism), f.work, commit, filepath.Join(f.dir, "stage"), rel, prev, f.sshConfig, stats}
 	for _, h := range f.rig.Hosts {
 		args = append(args, h.Name, baselinePath(h))
 	}
@@ -624,7 +664,7 @@ func parseRsyncStats(data []byte) rsyncStats {
 func (f *fleet) fileListBytes(rel string) float64 {
 	f.b.Helper()
 	h := f.rig.Hosts[0]
-	out := f.run("rsync", "-a", "--delete", "-n", "--stats", "-e", "ssh -F "+f.rig.SSHConfig,
+	out := f.run("rsync", "-a", "--delete", "-n", "--stats", "-e", "ssh -F "+f.sshConfig,
 		filepath.Join(f.dir, "stage")+"/", h.Name+":"+filepath.Join(baselinePath(h), "releases", rel)+"/")
 	return float64(parseRsyncStats([]byte(out)).sent)
 }
@@ -925,7 +965,7 @@ func BenchmarkRollback(b *testing.B) {
 	for _, h := range f.rig.Hosts {
 		links = append(links, filepath.Join(slipwayPath(h), "current"))
 	}
-	rollbackArgs := []string{filepath.Join(f.dir, "rollback.sh"), strconv.Itoa(baselineParallelism), f.rig.SSHConfig, "b1"}
+	rollbackArgs := []string{filepath.Join(f.dir, "rollback.sh"), strconv.Itoa(baselineParallelism), f.sshConfig, "b1"}
 	for _, h := range f.rig.Hosts {
 		rollbackArgs = append(rollbackArgs, h.Name, baselinePath(h))
 	}

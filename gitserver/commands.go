@@ -498,13 +498,10 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the rollback belongs to the daemon once started.
-	c.s.deploys.Add(1)
-	done := make(chan RefResult, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		done <- c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
-	}()
-	r := <-done
+	var r RefResult
+	c.s.daemonWork(func() {
+		r = c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
+	})
 	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	if r.Error != "" {
 		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
@@ -796,16 +793,12 @@ func (c *command) approve(args []string) int {
 	}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the deploy belongs to the daemon once approved.
-	c.s.deploys.Add(1)
-	errc := make(chan error, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		_, err := c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
+	var err error
+	c.s.daemonWork(func() {
+		_, err = c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
 			Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
 		}, out)
-		errc <- err
-	}()
-	err := <-errc
+	})
 	if err == nil {
 		return exitOK
 	}

@@ -140,13 +140,18 @@ func (s *Server) handleHook(conn net.Conn) {
 // verdict. The deploy belongs to the daemon: it runs to the end (or rolls
 // back) even if the pusher goes away.
 func (s *Server) runPush(p *pushSession, req hookRequest, out *lineWriter) {
+	var report []RefResult
+	s.daemonWork(func() { report = s.handlePush(s.ctx, p, req.Commands, req.Options, out) })
+	out.send(hookMessage{Report: report, Done: true})
+}
+
+// daemonWork runs a deploy, a rollback or an approval as work of the
+// daemon: a graceful stop waits for it to end before it closes sessions.
+// It runs under the daemon's context, never the session's.
+func (s *Server) daemonWork(f func()) {
 	s.deploys.Add(1)
-	done := make(chan []RefResult, 1)
-	go func() {
-		defer s.deploys.Done()
-		done <- s.handlePush(s.ctx, p, req.Commands, req.Options, out)
-	}()
-	out.send(hookMessage{Report: <-done, Done: true})
+	defer s.deploys.Done()
+	f()
 }
 
 // handlePush decides, for each pushed ref, whether it deploys, rolls

@@ -502,11 +502,12 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	c.s.daemonWork(func() {
 		r = c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
 	})
-	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	if r.Error != "" {
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback: " + r.Error})
 		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
 		return exitFailed
 	}
+	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	return exitOK
 }
 

@@ -78,15 +78,15 @@ type Config struct {
 // User is someone allowed to push, identified by the SSH keys they sign in
 // with. The user name is never taken from the SSH login name.
 type User struct {
-	Name       string            `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
-	Keys       []string          `toml:"keys"`      // authorized_keys lines, without options
-	KeysFile   string            `toml:"keys_file"` // authorized_keys file; absolute after loading
-	Role       string            `toml:"role"`      // admin, deployer (default) or reader
+	Name     string   `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
+	Keys     []string `toml:"keys"`      // authorized_keys lines, without options
+	KeysFile string   `toml:"keys_file"` // authorized_keys file; absolute after loading
+	Role     string   `toml:"role"`      // admin, deployer (default) or reader
 	// ArtifactOnly limits the user to `ssh … artifact`: their git pushes
 	// are refused, so a CI key that ships built artifacts cannot push
 	// code. Allowed for deployers only.
-	ArtifactOnly bool `toml:"artifact_only,omitempty"`
-	PublicKeys []gossh.PublicKey `toml:"-"`         // parsed from Keys and KeysFile, without duplicates
+	ArtifactOnly bool              `toml:"artifact_only,omitempty"`
+	PublicKeys   []gossh.PublicKey `toml:"-"` // parsed from Keys and KeysFile, without duplicates
 }
 
 // SSH is how Slipway reaches remote hosts. Paths are absolute after

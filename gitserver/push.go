@@ -163,6 +163,12 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 		}
 	}
 	log := s.Log.With().Str("app", p.App).Str("user", p.User).Str("key", p.Key).Logger()
+	if cfg.ArtifactOnly(p.User) {
+		// Also behind another git server, whose hook names the pusher.
+		fmt.Fprintln(out, artifactOnlyRefusal(p.User))
+		s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Detail: "push by an artifact-only user"})
+		return rejectAll(cmds, "artifact_only: "+p.User+" may not push")
+	}
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
 		log.Info().Str("ref", printable(c.Ref)).Str("old", c.Old).Str("new", c.New).Msg("push received")
@@ -221,7 +227,7 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		if err != nil {
 			return refused("only commits can be deployed")
 		}
-		r := s.deploy(ctx, p, app, env, c, commit, "", force, out)
+		r := s.deploy(ctx, p, app, env, c, commit, "", force, nil, out)
 		if r.Error == "" && commit != c.New {
 			r.NewOID = commit
 		}
@@ -292,7 +298,7 @@ func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config
 		fmt.Fprintln(out, msg)
 		return refused("permission denied: roll back " + env.Name)
 	}
-	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
+	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, nil, out)
 	if r.Error != "" {
 		return r
 	}
@@ -344,7 +350,10 @@ func peelCommit(ctx context.Context, repo, oid string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
+// deploy runs a deploy of commit (or, with rollback, a rollback to that
+// release; with art, a new release of the artifact) and turns its error
+// into what the pusher reads.
+func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, art *release.Artifact, out io.Writer) RefResult {
 	old := c.Old
 	if rollback != "" || old == "" {
 		// A rollback moves the branch from wherever it is.
@@ -357,9 +366,17 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	if old == zeroOID {
 		old = ""
 	}
+	promote, from := rollback == "" && art == nil && commit != c.New, ""
+	if promote {
+		// The release a promotion deploys: its artifact, if it had one,
+		// is shipped again.
+		if rel, err := s.releaseForObject(ctx, p.Repo, c.New); err == nil && rel.Commit == commit {
+			from = rel.Name
+		}
+	}
 	_, err := s.Engine.Deploy(ctx, release.Request{
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
-		Rollback: rollback, Force: force, Promote: rollback == "" && commit != c.New,
+		Rollback: rollback, Force: force, Promote: promote, From: from, Artifact: art,
 		MaxReleaseSize: int64(s.Config().MaxReleaseSize),
 		Admin:          roleOf(s.Config(), p.User) == config.RoleAdmin,
 	}, out)
@@ -411,6 +428,9 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	case errors.As(err, &notApproved):
 		fmt.Fprintf(out, "%s\n", notApproved.Error())
 		return refused(notApproved.Short())
+	case errors.Is(err, release.ErrArtifactGone):
+		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrArtifactGone.Error()+": "))
+		return refused("the artifact of that release is no longer kept")
 	case errors.Is(err, release.ErrNeverLive):
 		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
 		return refused(rollback + " never went live; force it with git push -o force or rollback --force")

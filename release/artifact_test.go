@@ -21,10 +21,16 @@ type entry struct {
 	mode             int64
 }
 
-func file(name, body string) entry       { return entry{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
-func dir(name string) entry              { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, target string) entry  { return entry{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777} }
-func hardlink(name, target string) entry { return entry{name: name, link: target, typ: tar.TypeLink, mode: 0o644} }
+func file(name, body string) entry {
+	return entry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
+}
+func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, target string) entry {
+	return entry{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777}
+}
+func hardlink(name, target string) entry {
+	return entry{name: name, link: target, typ: tar.TypeLink, mode: 0o644}
+}
 
 func tarball(t testing.TB, gz bool, entries ...entry) []byte {
 	t.Helper()

@@ -405,7 +405,8 @@ func (c *command) releases(args []string) int {
 			from := "git"
 			if r.Artifact != "" {
 				// Enough of the checksum to compare with sha256sum's.
-				from = "artifact:" + strings.TrimPrefix(r.Artifact, "sha256:")[:8]
+				sum := strings.TrimPrefix(r.Artifact, "sha256:")
+				from = "artifact:" + sum[:min(8, len(sum))]
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), from, clip(r.Subject, 16),
 				clip(r.User, 8), r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), clip(outcome, 20), clip(orDash(strings.Join(ar.OnHosts[r.Name], ",")), 12))

@@ -54,7 +54,7 @@ func (e *ArchiveError) Error() string {
 	if e.Entry == "" {
 		return "archive refused: " + e.Rule
 	}
-	return fmt.Sprintf("archive entry %q refused: %s", Sanitize(e.Entry, 120), e.Rule)
+	return fmt.Sprintf("archive entry %q refused: %s", Sanitize(e.Entry, 200), e.Rule)
 }
 
 // ErrArtifactGone means a release that came from an artifact cannot be
@@ -493,6 +493,7 @@ func ExtractArtifact(ctx context.Context, a *Artifact, dest string, prev *Manife
 			id := newObjectHash("", int64(len(h.Linkname)))
 			io.WriteString(id, h.Linkname)
 			e = ManifestEntry{Mode: "120000", OID: hex.EncodeToString(id.Sum(nil)), Size: int64(len(h.Linkname))}
+			st.Files++ // as a git export counts them
 		case tar.TypeReg, tar.TypeLink:
 			mode, gitMode := fs.FileMode(0o644), "100644"
 			src := body

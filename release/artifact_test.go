@@ -164,7 +164,7 @@ func TestExtractArtifact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Files != 4 || st.Bytes != int64(len("#!/bin/sh\n")+5+5+2) {
+		if st.Files != 6 || st.Bytes != int64(len("#!/bin/sh\n")+5+5+2) {
 			t.Errorf("stats = %+v", st)
 		}
 		fi, err := os.Stat(filepath.Join(dest, "bin/start"))

@@ -213,21 +213,25 @@ type ScanStats struct {
 // maxArchiveEntries entries, and files adding up to more than limit
 // bytes (0: no limit).
 func ScanArtifact(file string, limit int64) (ScanStats, error) {
-	var st ScanStats
 	f, err := os.Open(file)
 	if err != nil {
-		return st, fmt.Errorf("read artifact: %w", err)
+		return ScanStats{}, fmt.Errorf("read artifact: %w", err)
 	}
 	defer f.Close()
+	return scanArchive(f, limit)
+}
+
+// scanArchive is ScanArtifact of a stream.
+func scanArchive(r io.Reader, limit int64) (ScanStats, error) {
 	s := newScanner(limit)
-	err = walkArchive(f, nil, func(h *tar.Header, name string, _ io.Reader) error {
+	err := walkArchive(r, nil, func(h *tar.Header, name string, _ io.Reader) error {
 		return s.entry(h, name)
 	})
-	if err != nil {
-		return st, err
+	if err == nil {
+		err = s.finish()
 	}
-	if err := s.finish(); err != nil {
-		return st, err
+	if err != nil {
+		return ScanStats{}, err
 	}
 	return ScanStats{Files: s.files, Bytes: s.bytes}, nil
 }

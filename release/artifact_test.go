@@ -213,3 +213,24 @@ func TestExtractArtifactWritesNothingForAHostileArchive(t *testing.T) {
 		t.Errorf("the staging tree exists: %v", err)
 	}
 }
+
+// FuzzScanArchive feeds arbitrary streams to the archive checks: they
+// must never panic, and must refuse with an *ArchiveError.
+func FuzzScanArchive(f *testing.F) {
+	f.Add(tarball(f, false, dir("./"), file("./index.html", "hi"), symlink("./home.html", "index.html")))
+	f.Add(tarball(f, true, dir("a"), symlink("a/up", "../..")))
+	f.Add(tarball(f, false, symlink("a", "b/.."), symlink("b", ".")))
+	f.Add(tarball(f, false, file("a", "x"), hardlink("b", "a"), hardlink("c", "/etc/passwd")))
+	f.Add(tarball(f, false, entry{name: "null", typ: tar.TypeChar, mode: 0o666}))
+	f.Add([]byte{0x1f, 0x8b, 8, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := scanArchive(bytes.NewReader(data), 1<<20)
+		var ae *ArchiveError
+		if err != nil && !errors.As(err, &ae) {
+			t.Fatalf("scanArchive = %v; want an *ArchiveError", err)
+		}
+		if err == nil && (st.Bytes > 1<<20 || st.Files < 0) {
+			t.Fatalf("accepted %+v over the limit", st)
+		}
+	})
+}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipwayhq/slipway/config"
 )
 
 // entry is one member of a test archive.
@@ -233,4 +235,48 @@ func FuzzScanArchive(f *testing.F) {
 			t.Fatalf("accepted %+v over the limit", st)
 		}
 	})
+}
+
+// An artifact is the whole tree of its release: in an environment with a
+// subdir, a commit whose subdir is unchanged still makes a release when
+// it comes with an artifact, and the tag records the checksum.
+func TestArtifactDeployIgnoresSubdir(t *testing.T) {
+	bare, _, c1 := monorepo(t)
+	h := newMemHost("web-1", "")
+	e := testEngine(t, h)
+	env := testEnv([]string{"100%"}, h)
+	env.Branch, env.Subdir, env.Health = "main", "services/api", nil
+	req := Request{App: &config.App{Name: "shop", KeepReleases: 5}, Env: env, Repo: bare, Commit: c1, Old: c1, User: "alice"}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if res, err := e.Deploy(ctx, req, &out); err != nil || res.Release != "v1" {
+		t.Fatalf("first deploy = %+v, %v\n%s", res, err, out.String())
+	}
+	if res, err := e.Deploy(ctx, req, &out); err != nil || !res.Unchanged {
+		t.Fatalf("second deploy of the same commit = %+v, %v; want unchanged", res, err)
+	}
+	data := tarball(t, true, file("index.html", "built"))
+	a, err := e.ReceiveArtifact("shop", bytes.NewReader(data), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Discard()
+	req.Artifact = a
+	res, err := e.Deploy(ctx, req, &out)
+	if err != nil || res.Release != "v2" || res.Unchanged {
+		t.Fatalf("artifact deploy = %+v, %v; want v2\n%s", res, err, out.String())
+	}
+	tag, err := ReadTag(bare, "v2")
+	if err != nil || tag.Artifact != "sha256:"+a.SHA256 {
+		t.Errorf("tag v2 = %+v, %v; want artifact sha256:%s", tag, err, a.SHA256)
+	}
+	if _, err := os.Stat(e.artifactFile("shop", "v2")); err != nil {
+		t.Errorf("the artifact of v2 is not kept: %v", err)
+	}
+	if cur, _, _, _ := h.state(); cur != "v2" {
+		t.Errorf("web-1 runs %q, want v2", cur)
+	}
+	if !strings.Contains(out.String(), "release v2 (") || !strings.Contains(out.String(), "from the artifact") {
+		t.Errorf("output:\n%s", out.String())
+	}
 }

@@ -168,7 +168,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
 	}
-	if req.Env.Subdir != "" {
+	// An artifact is the whole tree of its release: the subdir of the
+	// commit has no say in what it holds.
+	if req.Env.Subdir != "" && req.Artifact == nil && !isArtifactRelease(req.Repo, cmp.Or(req.Rollback, req.From)) {
 		if res, err := e.checkSubdir(ctx, req, out); res != nil || err != nil {
 			return res, err
 		}
@@ -976,4 +978,14 @@ func (d *deploy) artifactNote() string {
 		return ""
 	}
 	return " artifact sha256:" + d.art.SHA256[:min(12, len(d.art.SHA256))]
+}
+
+// isArtifactRelease reports whether the release rel ("" for none) was
+// shipped from an artifact.
+func isArtifactRelease(repo, rel string) bool {
+	if rel == "" {
+		return false
+	}
+	tag, err := ReadTag(repo, rel)
+	return err == nil && tag.Artifact != ""
 }

@@ -45,7 +45,7 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
-` + cacheHelp + `  whoami                                      your user and key
+` + cacheHelp + artifactHelp + `  whoami                                      your user and key
   version                                     the server's version
   help                                        this text
 
@@ -113,6 +113,8 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		return c.unlock(args[1:])
 	case "cache":
 		return c.cache(args[1:])
+	case "artifact":
+		return c.artifact(stdin, args[1:])
 	default:
 		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", textclean.Line(args[0], 80))
 		return exitUsage
@@ -394,14 +396,20 @@ func (c *command) releases(args []string) int {
 	}
 	// Columns sized so that a row fits 100 columns with typical names.
 	tw := tabwriter.NewWriter(c.out, 0, 4, 1, ' ', 0)
-	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
+	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tFROM\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
 	for _, ar := range all {
 		for _, r := range ar.Releases {
 			outcome := r.Outcome
 			if r.Reason != "" && (r.Outcome == release.OutcomeFailed || r.Outcome == release.OutcomeRolledBack) {
 				outcome += ": " + r.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), clip(r.Subject, 16),
+			from := "git"
+			if r.Artifact != "" {
+				// Enough of the checksum to compare with sha256sum's.
+				sum := strings.TrimPrefix(r.Artifact, "sha256:")
+				from = "artifact:" + sum[:min(8, len(sum))]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), from, clip(r.Subject, 16),
 				clip(r.User, 8), r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), clip(outcome, 20), clip(orDash(strings.Join(ar.OnHosts[r.Name], ",")), 12))
 		}
 	}
@@ -498,18 +506,16 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the rollback belongs to the daemon once started.
-	c.s.deploys.Add(1)
-	done := make(chan RefResult, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		done <- c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
-	}()
-	r := <-done
-	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
+	var r RefResult
+	c.s.daemonWork(func() {
+		r = c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, nil, out)
+	})
 	if r.Error != "" {
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback: " + r.Error})
 		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
 		return exitFailed
 	}
+	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	return exitOK
 }
 
@@ -796,16 +802,12 @@ func (c *command) approve(args []string) int {
 	}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the deploy belongs to the daemon once approved.
-	c.s.deploys.Add(1)
-	errc := make(chan error, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		_, err := c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
+	var err error
+	c.s.daemonWork(func() {
+		_, err = c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
 			Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
 		}, out)
-		errc <- err
-	}()
-	err := <-errc
+	})
 	if err == nil {
 		return exitOK
 	}

@@ -48,6 +48,7 @@ func explain(err error, ch channel, t explainTarget) refusal {
 		damaged     *release.FileError
 		frozen      *release.FrozenError
 		noSubdir    *release.SubdirError
+		artGone     *release.ArtifactGoneError
 	)
 	again := "push again"
 	if ch == viaSSH {
@@ -107,6 +108,11 @@ func explain(err error, ch channel, t explainTarget) refusal {
 		return refusal{
 			Detail: neverLive.Error() + "; " + force + " to roll back to it anyway",
 			Short:  neverLive.Release + " never went live; force it with " + pick(ch, "git push -o force", "rollback --force"),
+		}
+	case errors.As(err, &artGone):
+		return refusal{
+			Detail: artGone.Error() + "; ship that artifact again with ssh <server> artifact " + artGone.App + " " + t.Env + " --commit COMMIT",
+			Short:  "the artifact of " + artGone.Release + " is no longer kept",
 		}
 	case errors.As(err, &liveRel):
 		r := refusal{Detail: liveRel.Error(), Short: liveRel.Error()}

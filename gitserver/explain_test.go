@@ -121,6 +121,12 @@ func TestExplain(t *testing.T) {
 			lacks:  []string{"-o force", "git push"},
 		},
 		{
+			name: "artifact gone", ch: viaPush, t: rollback,
+			err:    &release.ArtifactGoneError{App: "shop", Release: "v4", SHA256: "9c1e0f3a5b7d9e1f3a5b7d9e1f3a5b7d9e1f3a5b7d9e1f3a5b7d9e1f3a5b7d9e"},
+			detail: []string{"v4 was shipped from an artifact (sha256 9c1e", "that was removed with its release from the hosts; ship that artifact again with ssh <server> artifact shop production --commit COMMIT"},
+			short:  "the artifact of v4 is no longer kept",
+		},
+		{
 			name: "reject a live release", ch: viaSSH, t: target,
 			err:    &release.LiveReleaseError{App: "shop", Env: "production", Release: "v6", Live: true},
 			detail: []string{"v6 is live in production, so it cannot be rejected", "to take it off, roll back: ssh <server> rollback shop production"},

@@ -140,13 +140,18 @@ func (s *Server) handleHook(conn net.Conn) {
 // verdict. The deploy belongs to the daemon: it runs to the end (or rolls
 // back) even if the pusher goes away.
 func (s *Server) runPush(p *pushSession, req hookRequest, out *lineWriter) {
+	var report []RefResult
+	s.daemonWork(func() { report = s.handlePush(s.ctx, p, req.Commands, req.Options, out) })
+	out.send(hookMessage{Report: report, Done: true})
+}
+
+// daemonWork runs a deploy, a rollback or an approval as work of the
+// daemon: a graceful stop waits for it to end before it closes sessions.
+// It runs under the daemon's context, never the session's.
+func (s *Server) daemonWork(f func()) {
 	s.deploys.Add(1)
-	done := make(chan []RefResult, 1)
-	go func() {
-		defer s.deploys.Done()
-		done <- s.handlePush(s.ctx, p, req.Commands, req.Options, out)
-	}()
-	out.send(hookMessage{Report: <-done, Done: true})
+	defer s.deploys.Done()
+	f()
 }
 
 // handlePush decides, for each pushed ref, whether it deploys, rolls
@@ -164,6 +169,12 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 		}
 	}
 	log := s.Log.With().Str("app", p.App).Str("user", p.User).Str("key", p.Key).Logger()
+	if cfg.ArtifactOnly(p.User) {
+		// Also behind another git server, whose hook names the pusher.
+		fmt.Fprintln(out, artifactOnlyRefusal(p.User))
+		s.audit(audit.Record{Event: audit.EventRefused, User: p.User, Key: p.Key, App: p.App, Detail: "push by an artifact-only user"})
+		return rejectAll(cmds, "artifact_only: "+p.User+" may not push")
+	}
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
 		log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("old", c.Old).Str("new", c.New).Msg("push received")
@@ -222,7 +233,7 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		if err != nil {
 			return refused("only commits can be deployed")
 		}
-		r := s.deploy(ctx, viaPush, p, app, env, c, commit, "", force, out)
+		r := s.deploy(ctx, viaPush, p, app, env, c, commit, "", force, nil, out)
 		if r.Error == "" && commit != c.New {
 			r.NewOID = commit
 		}
@@ -293,7 +304,7 @@ func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config
 		fmt.Fprintln(out, msg)
 		return refused("permission denied: roll back " + env.Name)
 	}
-	r := s.deploy(ctx, viaPush, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
+	r := s.deploy(ctx, viaPush, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, nil, out)
 	if r.Error != "" {
 		return r
 	}
@@ -346,8 +357,10 @@ func peelCommit(ctx context.Context, repo, oid string) (string, error) {
 }
 
 // deploy runs one deploy or rollback for a push (ch viaPush) or an ssh
-// command (viaSSH) and says how it ended as git's ref result.
-func (s *Server) deploy(ctx context.Context, ch channel, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
+// command (viaSSH): a deploy of commit, with rollback a rollback to that
+// release, with art a new release of the artifact. It says how it ended
+// as git's ref result.
+func (s *Server) deploy(ctx context.Context, ch channel, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, art *release.Artifact, out io.Writer) RefResult {
 	old := c.Old
 	if rollback != "" || old == "" {
 		// A rollback moves the branch from wherever it is.
@@ -360,9 +373,17 @@ func (s *Server) deploy(ctx context.Context, ch channel, p *pushSession, app *co
 	if old == zeroOID {
 		old = ""
 	}
+	promote, from := rollback == "" && art == nil && commit != c.New, ""
+	if promote {
+		// The release a promotion deploys: its artifact, if it had one,
+		// is shipped again.
+		if rel, err := s.releaseForObject(ctx, p.Repo, c.New); err == nil && rel.Commit == commit {
+			from = rel.Name
+		}
+	}
 	_, err := s.Engine.Deploy(ctx, release.Request{
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
-		Rollback: rollback, Force: force, Promote: rollback == "" && commit != c.New,
+		Rollback: rollback, Force: force, Promote: promote, From: from, Artifact: art,
 		MaxReleaseSize: int64(s.Config().MaxReleaseSize),
 		Admin:          roleOf(s.Config(), p.User) == config.RoleAdmin,
 	}, out)

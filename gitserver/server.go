@@ -350,6 +350,12 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
 		return 1
 	}
+	if service == "receive-pack" && cfg.ArtifactOnly(id.User) {
+		log.Info().Str("app", app).Msg("push refused: artifact-only user")
+		s.audit(audit.Record{Event: audit.EventRefused, User: id.User, Key: id.Key, App: app, Detail: "push by an artifact-only user"})
+		fmt.Fprintf(stderr, "slipway: %s\n", artifactOnlyRefusal(id.User))
+		return 1
+	}
 	if a, _ := cfg.App(app); a.Repository != "" && service == "receive-pack" {
 		fmt.Fprintf(stderr, "slipway: %s is hosted by another git server (%s); push there, and its hook deploys\n", app, a.Repository)
 		return 1

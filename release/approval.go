@@ -376,6 +376,7 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 	if err := os.Remove(e.pendingFile(p.App, p.Env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	e.removeArtifact(p.App, p.Release)
 	repo := filepath.Join(e.DataDir, "repos", p.App+".git")
 	ev := Event{Release: p.Release, Env: p.Env, Outcome: OutcomeFailed, Time: time.Now(), User: user, Detail: "not approved: " + why}
 	if err := recordEvent(ctx, repo, p.Commit, ev); err != nil {

@@ -1,11 +1,13 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +48,13 @@ type Request struct {
 	// Promote marks a deploy of a commit that is already a release (a
 	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
 	Promote bool
+	// From names the release a promotion deploys (the tag pushed); a
+	// release shipped from an artifact is promoted with the same artifact.
+	From string
+	// Artifact, when set, is the tree of the new release instead of
+	// Commit's (ssh … artifact; see Engine.ReceiveArtifact). The deploy
+	// keeps it as the release's artifact once the release is tagged.
+	Artifact *Artifact
 	// MaxReleaseSize bounds the export of Commit in bytes
 	// (max_release_size); 0 means no limit.
 	MaxReleaseSize int64
@@ -159,7 +168,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
 	}
-	if req.Env.Subdir != "" {
+	// An artifact is the whole tree of its release: the subdir of the
+	// commit has no say in what it holds.
+	if req.Env.Subdir != "" && req.Artifact == nil && !isArtifactRelease(req.Repo, cmp.Or(req.Rollback, req.From)) {
 		if res, err := e.checkSubdir(ctx, req, out); res != nil || err != nil {
 			return res, err
 		}
@@ -170,6 +181,21 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 			return nil, err
 		}
 	}
+	// A rollback or a promotion of a release shipped from an artifact
+	// ships that artifact again, or is refused if it is gone.
+	art, kept := req.Artifact, false
+	if src := cmp.Or(req.Rollback, req.From); src != "" && art == nil {
+		tag, err := ReadTag(req.Repo, src)
+		if err != nil {
+			return nil, err
+		}
+		if tag.Artifact != "" {
+			if art, err = e.keptArtifact(req.App.Name, src, tag.Artifact); err != nil {
+				return nil, err
+			}
+			kept = true
+		}
+	}
 
 	d, done, err := e.newDeploy(req, out)
 	if err != nil {
@@ -177,6 +203,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	}
 	defer done()
 	d.from = from
+	d.art, d.artKept = art, kept
 	d.log = d.log.With().Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -228,8 +255,10 @@ type deploy struct {
 
 	rel      string
 	action   Action
-	actor    string // who makes it happen: the pusher, or the approver
-	from     string // rollback only: the live release being replaced
+	actor    string    // who makes it happen: the pusher, or the approver
+	from     string    // rollback only: the live release being replaced
+	art      *Artifact // the tree comes from this archive, not from git
+	artKept  bool      // art is another release's kept archive (a promotion or the rollback target's)
 	secrets  map[string]string
 	j        *journal
 	hosts    []Host
@@ -274,11 +303,16 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		last, err := LastRelease(req.Repo)
 		if err == nil {
 			d.rel = ReleaseName(last + 1)
-			err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
+			err = createTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now(), d.art)
 		}
 		mu.Unlock()
 		if err != nil {
 			return nil, err
+		}
+		if d.art != nil {
+			if err := d.keepArtifact(); err != nil {
+				return nil, d.fail(ctx, &stepError{step: "export", err: err})
+			}
 		}
 	}
 	d.e.setLockRelease(app, env, d.rel)
@@ -292,17 +326,21 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	if req.Rollback != "" {
 		d.audit(audit.EventRollback, "from "+orNone(d.from))
 	} else {
-		d.audit(audit.EventDeploy, short(req.Commit))
+		d.audit(audit.EventDeploy, short(req.Commit)+d.artifactNote())
 	}
 
 	plural := ""
 	if n := len(req.Env.Hosts); n > 1 {
 		plural = ", " + count(n, "host")
 	}
+	what := ""
+	if d.art != nil {
+		what = fmt.Sprintf(", artifact %s sha256 %s", humanBytes(d.art.Size), d.art.short())
+	}
 	if req.Rollback != "" {
-		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), req.User, orNone(d.from), plural)
+		d.p.line("%s → %s: rollback to %s (%s %q%s) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, orNone(d.from), plural)
 	} else {
-		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), req.User, plural)
+		d.p.line("%s → %s: release %s (%s %q%s) by %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, plural)
 	}
 
 	defer func() {
@@ -459,8 +497,18 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+	var m *Manifest
+	var st ExportStats
+	if d.art != nil {
+		m, st, err = ExtractArtifact(xctx, d.art, staging, prevManifest, stamp, req.MaxReleaseSize)
+		if m != nil {
+			m.Commit = req.Commit
+		}
+	} else {
+		m, st, err = ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+	}
 	if err != nil {
+		d.p.step("export", "", "FAILED: %v", err)
 		return &stepError{step: "export", err: err}
 	}
 	if req.Rollback == "" {
@@ -468,12 +516,20 @@ func (d *deploy) ship(ctx context.Context) error {
 			return &stepError{step: "export", err: err}
 		}
 	}
-	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
+	from := ""
+	if d.art != nil {
+		from = " from the artifact"
+	}
+	d.p.step("export", "", "ok   %s, %s%s  %s", count(st.Files, "file"), humanBytes(st.Bytes), from, seconds(time.Since(t)))
 	for _, s := range st.Skipped {
 		d.p.step("export", "", "note: submodule %s is not part of the release", textclean.Line(s, 100))
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
-	if err := d.build(ctx, staging); err != nil {
+	if d.art != nil {
+		if d.req.Env.Hooks.Build != "" {
+			d.p.step("build", "", "skipped: an artifact is built before it is sent")
+		}
+	} else if err := d.build(ctx, staging); err != nil {
 		return err
 	}
 
@@ -657,6 +713,10 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			}
 		}
 	}
+	if d.req.Rollback == "" && d.art != nil && d.rel != "" {
+		// Its release is removed from every host; so is its artifact.
+		d.e.removeArtifact(d.req.App.Name, d.rel)
+	}
 	if d.req.Rollback == "" { // a rollback's target is a real release; it stays
 		// Remove refuses the live release itself, so a host whose switch
 		// back failed keeps it.
@@ -763,6 +823,23 @@ func (d *deploy) prune(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 	defer cancel()
+	removedAny := map[string]bool{}
+	defer func() {
+		// An artifact is kept as long as some host keeps its release; a
+		// host that could not be asked may keep any.
+		if len(d.seen) < len(d.hosts) {
+			return
+		}
+		for r := range removedAny {
+			held := false
+			for _, hs := range d.seen {
+				held = held || slices.Contains(hs.Releases, r)
+			}
+			if !held {
+				d.e.removeArtifact(d.req.App.Name, r)
+			}
+		}
+	}()
 	d.forEachHost(pctx, d.hosts, func(ctx context.Context, h Host) error {
 		rels, err := h.Releases(ctx)
 		if err != nil {
@@ -795,6 +872,9 @@ func (d *deploy) prune(ctx context.Context) {
 			d.seen = map[string]HostState{}
 		}
 		d.seen[h.Name()] = HostState{Current: d.rel, Releases: left}
+		for _, r := range removed {
+			removedAny[r] = true
+		}
 		d.mu.Unlock()
 		return nil
 	})
@@ -875,4 +955,37 @@ func short(oid string) string {
 		return oid[:7]
 	}
 	return oid
+}
+
+// keepArtifact makes the archive of the new release its kept artifact: a
+// received one is moved there, another release's (a promotion) is linked.
+func (d *deploy) keepArtifact() error {
+	if !d.artKept {
+		return d.e.keepArtifact(d.req.App.Name, d.rel, d.art)
+	}
+	kept := d.e.artifactFile(d.req.App.Name, d.rel)
+	if err := os.Link(d.art.File, kept); err != nil {
+		return fmt.Errorf("keep artifact of %s: %w", d.rel, err)
+	}
+	d.art = &Artifact{File: kept, SHA256: d.art.SHA256, Size: d.art.Size}
+	d.artKept = false
+	return nil
+}
+
+// artifactNote is what the audit log says about the tree of a new release.
+func (d *deploy) artifactNote() string {
+	if d.art == nil {
+		return ""
+	}
+	return " artifact sha256:" + d.art.SHA256[:min(12, len(d.art.SHA256))]
+}
+
+// isArtifactRelease reports whether the release rel ("" for none) was
+// shipped from an artifact.
+func isArtifactRelease(repo, rel string) bool {
+	if rel == "" {
+		return false
+	}
+	tag, err := ReadTag(repo, rel)
+	return err == nil && tag.Artifact != ""
 }

@@ -95,6 +95,9 @@ type Release struct {
 	Reason   string    `json:"reason,omitempty"`   // for failed and rolled-back
 	LiveAt   time.Time `json:"live_at,omitzero"`   // when it last went live
 	Duration string    `json:"duration,omitempty"` // of its deploy, when known
+	// Artifact is "sha256:HEX" of the archive a release was shipped from
+	// (ssh … artifact), "" for a release exported from git.
+	Artifact string `json:"artifact,omitempty"`
 	// ApprovedBy is the approver who last let it go on, "" if none did.
 	ApprovedBy string  `json:"-"`
 	Events     []Event `json:"-"`
@@ -132,6 +135,9 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 		for _, line := range strings.Split(to.Message, "\n") {
 			if v, ok := strings.CutPrefix(line, "Environment: "); ok {
 				rel.Env = v
+			}
+			if v, ok := strings.CutPrefix(line, "Artifact: "); ok {
+				rel.Artifact = parseArtifactLine(v)
 			}
 		}
 		if c, err := r.CommitObject(to.Target); err == nil {

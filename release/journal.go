@@ -207,6 +207,11 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 		}
 	}
 	e.cleanStaging(j.App, j.Env)
+	if !j.Rollback {
+		// The interrupted release is removed from the hosts; so is its
+		// artifact, if it had one.
+		e.removeArtifact(j.App, j.Release)
+	}
 	e.clearJournal(j.App, j.Env)
 	if len(switched) == 0 {
 		log.Warn().Msg("unfinished deploy rolled back; no host had been switched to " + j.Release)

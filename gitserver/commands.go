@@ -33,8 +33,13 @@ const (
 
 const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   status [APP] [--json]                       what runs where, deploys in progress
+  status --live [APP] [--timeout D] [--json]  ask every host now: current and health check;
+                                              exit 1 if a host differs from the record,
+                                              is unhealthy or does not answer
   releases [APP] [--env ENV] [-n N] [--json]  release history, newest first
   log [APP] [-n N] [--json]                   audit log: pushes, deploys, refusals
+  logs APP ENV [--host H] [-n N] [-f]         the app's log lines from each host (its logs
+                                              command); -f follows until you hang up
   rollback APP ENV [vN] [--force]             make an earlier release live again
                                               (default: the previous live release)
   approve APP ENV vN                          let a staged release go live (not its pusher)
@@ -93,7 +98,9 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 	case "whoami":
 		return c.whoami()
 	case "status":
-		return c.status(args[1:])
+		return c.status(ctx, args[1:])
+	case "logs":
+		return c.logs(ctx, args[1:])
 	case "releases":
 		return c.releases(args[1:])
 	case "log":
@@ -226,16 +233,25 @@ type DeployStatus struct {
 	Phase   string    `json:"phase"` // export, build, upload, migrate, wave 2/3, watch, rollback
 }
 
-func (c *command) status(args []string) int {
+func (c *command) status(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	live := fs.Bool("live", false, "ask every host now instead of showing the record")
+	timeout := fs.Duration("timeout", release.DefaultLiveTimeout, "with --live: how long each host has to answer")
 	pos, ok := c.parse(fs, args, 1)
 	if !ok {
+		return exitUsage
+	}
+	if *timeout <= 0 || *timeout > maxLiveTimeout {
+		fmt.Fprintf(c.errw, "slipway: status: --timeout must be more than 0 and at most %s\n", maxLiveTimeout)
 		return exitUsage
 	}
 	apps, ok := c.apps(first(pos))
 	if !ok {
 		return exitUsage
+	}
+	if *live {
+		return c.statusLive(ctx, apps, *timeout, *asJSON)
 	}
 	cfg := c.s.Config()
 	locks := c.s.Engine.Locks()

@@ -156,7 +156,8 @@ func (c *command) printLive(st LiveStatus) {
 			if e.Live != nil {
 				live = "live release " + e.Live.Name
 			}
-			fmt.Fprintf(tw, "%s/%s\t%s\n", a.App, e.Env, live)
+			// No tab: the hosts' columns line up under each other only.
+			fmt.Fprintf(tw, "%s/%s  %s\n", a.App, e.Env, live)
 			for _, h := range e.Hosts {
 				fmt.Fprintln(tw, liveRow(h, e.Live))
 			}

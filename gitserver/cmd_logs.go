@@ -45,6 +45,10 @@ func (c *command) logs(ctx context.Context, args []string) int {
 	if *host != "" {
 		req.Hosts = []string{*host}
 	}
+	if _, err := release.LogsCommand(env, *follow); err != nil {
+		fmt.Fprintf(c.errw, "slipway: %s\n", trimSentinel(err))
+		return exitUsage
+	}
 	rels, err := c.history(app.Name)
 	if err != nil {
 		fmt.Fprintf(c.errw, "slipway: cannot read the history of %s; the server log has details\n", app.Name)

@@ -68,7 +68,7 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"logs shop production -n 0", 2, "-n must be from 1 to 100000"},
 		{"logs shop production -n many", 2, "invalid value"},
 		{"logs shop production --host", 2, "flag needs an argument"},
-		{"logs shop production -f", 1, "shop/production has never been deployed"},
+		{"logs shop production -f", 2, "shop/production has no logs_follow command; set logs_follow in [apps.shop.environments.production] of the configuration"},
 	}
 	for _, tt := range tests {
 		args, err := shlex.Split(tt.line, true)

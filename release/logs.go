@@ -53,6 +53,20 @@ func (e *LogsError) Error() string {
 	return "logs failed on " + strings.Join(names, ", ")
 }
 
+// LogsCommand is the command logs runs in env: logs, or logs_follow to
+// follow. It is an error wrapping ErrNoLogsCommand when that is not set.
+func LogsCommand(env *config.Environment, follow bool) (string, error) {
+	command, key := env.Logs, "logs"
+	if follow {
+		command, key = env.LogsFollow, "logs_follow"
+	}
+	if command == "" {
+		return "", fmt.Errorf("%w: %s/%s has no %s command; set %s in [apps.%s.environments.%s] of the configuration",
+			ErrNoLogsCommand, env.App, env.Name, key, key, env.App, env.Name)
+	}
+	return command, nil
+}
+
 // Logs runs the environment's logs command (logs_follow with Follow) on
 // each host of req at once, in the release current points to there, and
 // writes every line it prints to out as "HOST | line" as it arrives:
@@ -66,17 +80,9 @@ func (e *LogsError) Error() string {
 // at once, the others go on, and the result is a *LogsError naming them.
 // Logs changes nothing on the hosts and records nothing.
 func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer) error {
-	command := req.Env.Logs
-	if req.Follow {
-		command = req.Env.LogsFollow
-	}
-	if command == "" {
-		key := "logs"
-		if req.Follow {
-			key = "logs_follow"
-		}
-		return fmt.Errorf("%w: %s/%s has no %s command; set %s in [apps.%s.environments.%s]",
-			ErrNoLogsCommand, req.App.Name, req.Env.Name, key, key, req.App.Name, req.Env.Name)
+	command, err := LogsCommand(req.Env, req.Follow)
+	if err != nil {
+		return err
 	}
 	hosts := req.Hosts
 	if hosts == nil {

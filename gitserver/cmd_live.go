@@ -80,6 +80,7 @@ func (c *command) statusLive(ctx context.Context, apps []string, timeout time.Du
 	cfg := c.s.Config()
 	st := LiveStatus{Apps: []LiveApp{}, OK: true}
 	var wg sync.WaitGroup
+	commits := map[string]map[string]string{} // app → release → commit
 	for _, name := range apps {
 		app, _ := cfg.App(name)
 		rels, err := c.history(name)
@@ -89,6 +90,7 @@ func (c *command) statusLive(ctx context.Context, apps []string, timeout time.Du
 			return exitFailed
 		}
 		la := LiveApp{App: name}
+		commits[name] = release.Commits(rels)
 		for _, envName := range sortedEnvs(app) {
 			la.Environments = append(la.Environments, LiveEnv{Env: envName, Live: release.LiveRelease(rels, envName)})
 		}
@@ -102,7 +104,7 @@ func (c *command) statusLive(ctx context.Context, apps []string, timeout time.Du
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				le.Hosts = c.liveEnv(ctx, app, env, le.Live, timeout)
+				le.Hosts = c.liveEnv(ctx, app, env, le.Live, commits[app.Name], timeout)
 			}()
 		}
 	}
@@ -126,9 +128,9 @@ func (c *command) statusLive(ctx context.Context, apps []string, timeout time.Du
 }
 
 // liveEnv asks the hosts of env and compares each answer with the record.
-func (c *command) liveEnv(ctx context.Context, app *config.App, env *config.Environment, live *release.Release, timeout time.Duration) []LiveHostStatus {
+func (c *command) liveEnv(ctx context.Context, app *config.App, env *config.Environment, live *release.Release, commits map[string]string, timeout time.Duration) []LiveHostStatus {
 	state, err := c.s.Engine.State(app.Name, env.Name)
-	answers := c.s.Engine.CheckLive(ctx, app, env, c.id.User, timeout)
+	answers := c.s.Engine.CheckLive(ctx, app, env, c.id.User, commits, timeout)
 	out := make([]LiveHostStatus, 0, len(answers))
 	for _, a := range answers {
 		h := LiveHostStatus{Name: a.Name, Current: a.Current, Health: a.Health, Error: a.Error}

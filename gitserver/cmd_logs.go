@@ -55,6 +55,7 @@ func (c *command) logs(ctx context.Context, args []string) int {
 		c.s.Log.Error().Err(err).Str("app", app.Name).Msg("read history")
 		return exitFailed
 	}
+	req.Commits = release.Commits(rels)
 	if release.LiveRelease(rels, env.Name) == nil {
 		fmt.Fprintf(c.errw, "slipway: %s/%s has never been deployed: no release runs there to read logs from\n", app.Name, env.Name)
 		return exitFailed

@@ -37,11 +37,14 @@ const DefaultLiveTimeout = 20 * time.Second
 // one that does not is reported with Error set, never waited for longer.
 // The result is in the order of env.Hosts.
 //
+// commits maps release names to their commits, for SLIPWAY_COMMIT (see
+// Commits); a release not in it leaves SLIPWAY_COMMIT empty.
+//
 // It changes nothing: no state file, note or audit record is written, and
 // the health check is the only command run on a host (with SLIPWAY_ACTION
 // set to "check"). Its output never leaves the engine; secrets are masked
 // in the reason of a failure.
-func (e *Engine) CheckLive(ctx context.Context, app *config.App, env *config.Environment, user string, timeout time.Duration) []LiveHost {
+func (e *Engine) CheckLive(ctx context.Context, app *config.App, env *config.Environment, user string, commits map[string]string, timeout time.Duration) []LiveHost {
 	if timeout <= 0 {
 		timeout = DefaultLiveTimeout
 	}
@@ -67,7 +70,7 @@ func (e *Engine) CheckLive(ctx context.Context, app *config.App, env *config.Env
 			defer func() { <-sem }()
 			hctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
 			defer cancel()
-			out[i] = e.checkHost(hctx, app, env, name, user, secretValues, forms)
+			out[i] = e.checkHost(hctx, app, env, name, user, commits, secretValues, forms)
 		}()
 	}
 	wg.Wait()
@@ -75,7 +78,7 @@ func (e *Engine) CheckLive(ctx context.Context, app *config.App, env *config.Env
 }
 
 // checkHost is CheckLive for one host.
-func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Environment, name, user string, secretValues map[string]string, forms []string) LiveHost {
+func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Environment, name, user string, commits, secretValues map[string]string, forms []string) LiveHost {
 	lh := LiveHost{Name: name, Health: "not checked"}
 	unreachable := func(err error) LiveHost {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -98,7 +101,7 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 	if cur == "" || hc == nil || (hc.Command == "" && hc.URL == "") {
 		return lh
 	}
-	d := &deploy{e: e, req: Request{App: app, Env: env, User: user}, p: newPrinter(io.Discard), rel: cur,
+	d := &deploy{e: e, req: Request{App: app, Env: env, User: user, Commit: commits[cur]}, p: newPrinter(io.Discard), rel: cur,
 		secrets: secretValues, action: ActionCheck, actor: user}
 	d.p.secrets = forms
 	policy := hooks.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}
@@ -115,4 +118,14 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 		lh.Health = "failed: " + Sanitize(hooks.Mask(res.Err.Error(), forms), 300)
 	}
 	return lh
+}
+
+// Commits maps each release in rels to its commit, for CheckLive and
+// LogsRequest.
+func Commits(rels []*Release) map[string]string {
+	m := make(map[string]string, len(rels))
+	for _, r := range rels {
+		m[r.Name] = r.Commit
+	}
+	return m
 }

@@ -28,6 +28,9 @@ type LogsRequest struct {
 	// Follow runs Env.LogsFollow instead of Env.Logs, until ctx ends.
 	Follow bool
 	User   string
+	// Commits maps release names to commits, for SLIPWAY_COMMIT (see
+	// Commits); nil leaves it empty.
+	Commits map[string]string
 }
 
 // Errors of Logs, matched with errors.Is.
@@ -158,7 +161,7 @@ func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command st
 	if cur == "" {
 		return fmt.Errorf("%s runs no release of %s/%s yet", name, req.App.Name, req.Env.Name)
 	}
-	d := &deploy{e: e, req: Request{App: req.App, Env: req.Env, User: req.User}, rel: cur,
+	d := &deploy{e: e, req: Request{App: req.App, Env: req.Env, User: req.User, Commit: req.Commits[cur]}, rel: cur,
 		secrets: secretValues, action: ActionLogs, actor: req.User}
 	follow := ""
 	if req.Follow {

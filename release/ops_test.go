@@ -19,7 +19,7 @@ func TestCheckLive(t *testing.T) {
 	healthy := newMemHost("web-1", "v2", "v1", "v2")
 	unhealthy := newMemHost("web-2", "v1", "v1")
 	unhealthy.RunFunc = func(_ context.Context, rel, command string, env []string, out io.Writer) error {
-		if rel != "v1" || !slices.Contains(env, "SLIPWAY_ACTION=check") || !slices.Contains(env, "SLIPWAY_RELEASE=v1") {
+		if rel != "v1" || !slices.Contains(env, "SLIPWAY_ACTION=check") || !slices.Contains(env, "SLIPWAY_RELEASE=v1") || !slices.Contains(env, "SLIPWAY_COMMIT=c1") {
 			t.Errorf("health check on web-2 ran in %q with %q", rel, env)
 		}
 		return errors.New("exit status 1")
@@ -35,7 +35,7 @@ func TestCheckLive(t *testing.T) {
 	env.Hosts = append(env.Hosts, "web-5") // not reachable at all
 	env.Parallelism = 10
 
-	got := e.CheckLive(context.Background(), &config.App{Name: "shop"}, env, "alice", 200*time.Millisecond)
+	got := e.CheckLive(context.Background(), &config.App{Name: "shop"}, env, "alice", map[string]string{"v1": "c1"}, 200*time.Millisecond)
 	want := []LiveHost{
 		{Name: "web-1", Current: "v2", Health: "ok"},
 		{Name: "web-2", Current: "v1", Health: "failed: exit status 1"},

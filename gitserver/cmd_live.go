@@ -57,20 +57,10 @@ type LiveHostStatus struct {
 
 // liveVerdict decides a host's verdict from its record and live answer.
 func liveVerdict(h *LiveHostStatus, live *release.Release) {
+	answer := release.LiveHost{Name: h.Name, Current: h.Current, Health: h.Health, Error: h.Error}
+	h.Verdict = answer.Verdict(h.Recorded, live)
 	h.Differs = h.Error == "" && h.Current != h.Recorded
 	h.InLine = h.Error == "" && (live == nil && h.Current == "" || live != nil && h.Current == live.Name)
-	switch {
-	case h.Error != "":
-		h.Verdict = "unreachable"
-	case h.Differs:
-		h.Verdict = "differs"
-	case h.Health != "ok" && h.Health != "not checked":
-		h.Verdict = "unhealthy"
-	case live != nil && !h.InLine:
-		h.Verdict = "out of line"
-	default:
-		h.Verdict = "ok"
-	}
 }
 
 // statusLive is `status --live [APP]`: every host of every environment is
@@ -112,7 +102,7 @@ func (c *command) statusLive(ctx context.Context, apps []string, timeout time.Du
 	for _, a := range st.Apps {
 		for _, e := range a.Environments {
 			for _, h := range e.Hosts {
-				st.OK = st.OK && h.Verdict == "ok"
+				st.OK = st.OK && h.Verdict == release.VerdictOK
 			}
 		}
 	}
@@ -177,11 +167,11 @@ func liveRow(h LiveHostStatus, live *release.Release) string {
 	}
 	verdict := "ok"
 	switch h.Verdict {
-	case "differs":
+	case release.VerdictDiffers:
 		verdict = "DIFFERS"
-	case "unhealthy":
+	case release.VerdictUnhealthy:
 		verdict = "UNHEALTHY"
-	case "out of line":
+	case release.VerdictOutOfLine:
 		verdict = "OUT OF LINE: expected " + live.Name
 	}
 	return fmt.Sprintf("  %s\t%s\tlive %s\thealth %s\t%s", h.Name, recorded, orDash(h.Current), clip(h.Health, 60), verdict)

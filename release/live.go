@@ -25,8 +25,32 @@ type LiveHost struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Unreachable reports whether the host could not be asked.
-func (h LiveHost) Unreachable() bool { return h.Error != "" }
+// Verdicts of a live check, from LiveHost.Verdict.
+const (
+	VerdictOK          = "ok"
+	VerdictUnreachable = "unreachable" // the host could not be asked, or did not answer in time
+	VerdictDiffers     = "differs"     // it runs another release than was recorded for it
+	VerdictUnhealthy   = "unhealthy"   // its health check failed now
+	VerdictOutOfLine   = "out of line" // it runs what was recorded, but not the live release
+)
+
+// Verdict compares the host's answer with the release recorded for it
+// (HostState.Current: "" for none or never seen) and the environment's
+// live release (nil for none), and returns the first verdict that
+// applies, in the order of the constants above, or VerdictOK.
+func (h LiveHost) Verdict(recorded string, live *Release) string {
+	switch {
+	case h.Error != "":
+		return VerdictUnreachable
+	case h.Current != recorded:
+		return VerdictDiffers
+	case h.Health != "ok" && h.Health != "not checked":
+		return VerdictUnhealthy
+	case live != nil && h.Current != live.Name:
+		return VerdictOutOfLine
+	}
+	return VerdictOK
+}
 
 // DefaultLiveTimeout bounds the answer of one host to CheckLive.
 const DefaultLiveTimeout = 20 * time.Second

@@ -31,7 +31,8 @@ type Server struct {
 	Log     zerolog.Logger
 	Version string
 
-	page *template.Template
+	page   *template.Template
+	checks checks
 }
 
 // Timeouts of the HTTP server; the event stream lifts the write deadline
@@ -178,6 +179,12 @@ func cookieValue(token string) string {
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	d := s.snapshot(r.Context())
+	if target := r.URL.Query().Get("check"); target != "" {
+		if code := s.checkNow(r.Context(), &d, target); code != http.StatusOK {
+			http.Error(w, "No such environment to check: use ?check=APP/ENV.", code)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.Execute(w, d); err != nil {
 		s.Log.Warn().Err(err).Msg("dashboard: render the page")

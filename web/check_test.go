@@ -71,6 +71,14 @@ health = { command = "test -f ok", retries = 1 }
 	if body := get("/?check=shop/production").Body.String(); !strings.Contains(body, `data-verdict="differs"`) || !strings.Contains(body, "health failed: exit status 1") {
 		t.Errorf("a failing health check is not shown:\n%s", body)
 	}
+	req := httptest.NewRequest("GET", "/?check=shop/production", nil)
+	req.Host = "127.0.0.1:8080"
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	cross := httptest.NewRecorder()
+	s.Handler().ServeHTTP(cross, req)
+	if cross.Code != http.StatusForbidden {
+		t.Errorf("a check another site's page asked for: status %d, want 403", cross.Code)
+	}
 	for _, bad := range []string{"/?check=shop/nosuch", "/?check=nosuch/production", "/?check=shop"} {
 		if code := get(bad).Code; code != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", bad, code)

@@ -472,7 +472,7 @@ func validWave(w string) bool {
 const (
 	RoleAdmin    = "admin"    // everything
 	RoleDeployer = "deployer" // push and roll back where allowed; read everything
-	RoleReader   = "reader"   // clone, fetch, status, releases, log
+	RoleReader   = "reader"   // clone, fetch, status (also --live), releases, log, logs
 )
 
 // User returns the user called name.

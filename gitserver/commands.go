@@ -770,7 +770,7 @@ func (c *command) whoami() int {
 	if cfg.CanPush(c.id.User) {
 		push = "yes"
 	}
-	fmt.Fprintf(c.out, "read:   every app (clone, fetch, status, releases, log)\npush:   %s\ndeploy: %s\n", push, orDash(strings.Join(can, ", ")))
+	fmt.Fprintf(c.out, "read:   every app (clone, fetch, status, status --live, releases, log, logs)\npush:   %s\ndeploy: %s\n", push, orDash(strings.Join(can, ", ")))
 	return exitOK
 }
 

@@ -1,6 +1,8 @@
 package gitserver
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/slipwayhq/slipway/release"
@@ -46,4 +48,34 @@ func TestLiveVerdict(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLogsOnATerminal(t *testing.T) {
+	var b strings.Builder
+	crlf{&b}.Write([]byte("web-1 | one\nweb-2 | two\n"))
+	if got := b.String(); got != "web-1 | one\r\nweb-2 | two\r\n" {
+		t.Errorf("crlf wrote %q", got)
+	}
+	for _, keys := range []string{"abc\x03", "\x04", ""} {
+		done := make(chan struct{})
+		go func() {
+			waitInterrupt(strings.NewReader(keys))
+			close(done)
+		}()
+		<-done
+	}
+	r, w := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		waitInterrupt(r)
+		close(done)
+	}()
+	w.Write([]byte("q"))
+	select {
+	case <-done:
+		t.Fatal("waitInterrupt returned on an ordinary key")
+	default:
+	}
+	w.Write([]byte{3})
+	<-done
 }

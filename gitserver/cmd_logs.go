@@ -1,10 +1,12 @@
 package gitserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/slipwayhq/slipway/release"
@@ -66,12 +68,24 @@ func (c *command) logs(ctx context.Context, args []string) int {
 	if c.s.stopping != nil {
 		defer context.AfterFunc(c.s.stopping, cancel)()
 	}
-	err = c.s.Engine.Logs(lctx, req, c.out, c.errw)
+	if c.keys != nil {
+		// With a terminal (ssh -t), Ctrl-C or Ctrl-D is a key the user
+		// types: it ends the logs as hanging up does.
+		go func() {
+			waitInterrupt(c.keys)
+			cancel()
+		}()
+	}
+	out, errw := c.out, c.errw
+	if c.keys != nil {
+		out, errw = crlf{out}, crlf{errw}
+	}
+	err = c.s.Engine.Logs(lctx, req, out, errw)
 	var failed *release.LogsError
 	switch {
 	case err == nil:
 		if c.s.stopping != nil && c.s.stopping.Err() != nil {
-			fmt.Fprintln(c.errw, "slipway: the server is stopping; logs ended")
+			fmt.Fprintln(errw, "slipway: the server is stopping; logs ended")
 		}
 		return exitOK
 	case errors.Is(err, release.ErrNoLogsCommand), errors.Is(err, release.ErrUnknownHost):
@@ -95,4 +109,27 @@ func trimSentinel(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// waitInterrupt reads keys until Ctrl-C (0x03) or Ctrl-D (0x04), or the
+// end of the input.
+func waitInterrupt(keys io.Reader) {
+	buf := make([]byte, 64)
+	for {
+		n, err := keys.Read(buf)
+		if bytes.ContainsAny(buf[:n], "\x03\x04") || err != nil {
+			return
+		}
+	}
+}
+
+// crlf ends lines with "\r\n" for a client whose terminal is raw (ssh -t):
+// nothing on the server translates "\n" as a terminal would.
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -67,16 +67,28 @@ type command struct {
 	id   identity
 	out  io.Writer
 	errw io.Writer
+	// keys, when the client asked for a terminal (ssh -t), is what the
+	// user types: Ctrl-C arrives there as a byte, not as a signal.
+	keys io.Reader
 }
 
 // runCommand runs a human command and returns its exit status.
 func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
+	if _, _, tty := sess.Pty(); tty {
+		return s.commandOn(sess.Context(), id, args, sess, sess, sess.Stderr(), sess)
+	}
 	return s.command(sess.Context(), id, args, sess, sess, sess.Stderr())
 }
 
 // command runs the command args for id; stdin carries a secret's value.
 func (s *Server) command(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer) int {
-	c := &command{s: s, id: id, out: out, errw: errw}
+	return s.commandOn(ctx, id, args, stdin, out, errw, nil)
+}
+
+// commandOn is command for a client with a terminal, whose keys are read
+// from keys (nil for none).
+func (s *Server) commandOn(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer, keys io.Reader) int {
+	c := &command{s: s, id: id, out: out, errw: errw, keys: keys}
 	for i, a := range args {
 		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			if args[0] == "secrets" {

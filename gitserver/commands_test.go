@@ -69,6 +69,12 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"logs shop production -n many", 2, "invalid value"},
 		{"logs shop production --host", 2, "flag needs an argument"},
 		{"logs shop production -f", 2, "shop/production has no logs_follow command; set logs_follow in [apps.shop.environments.production] of the configuration"},
+		{"artifact shop production", 2, "usage: artifact APP ENV --commit COMMIT"},
+		{"artifact shop --commit abcdef0", 2, "usage: artifact"},
+		{"artifact shop production --commit HEAD~1", 2, "is not a commit id"},
+		{"artifact shop production --commit 'abc;id'", 2, "is not a commit id"},
+		{"artifact shop nosuchenv --commit abcdef0", 2, "no environment"},
+		{"artifact shop production --commit abcdef0", 1, "commit abcdef0 is not on the server; push it first"},
 	}
 	for _, tt := range tests {
 		args, err := shlex.Split(tt.line, true)
@@ -89,7 +95,7 @@ func TestCommandUsageErrors(t *testing.T) {
 func FuzzCommand(f *testing.F) {
 	for _, seed := range []string{"help", "status --json", "releases shop -n 3 --env production", "log shop -n 1",
 		"rollback shop production v1 --force", "secrets list shop production", "approve shop production v9",
-		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "status; rm -rf /", "$(id)", "status --live --timeout 1s", "logs shop production -n 5 --host local -f", "whoami", "version", "-n", "--json"} {
+		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "artifact shop production --commit abcdef0", "status; rm -rf /", "$(id)", "status --live --timeout 1s", "logs shop production -n 5 --host local -f", "whoami", "version", "-n", "--json"} {
 		f.Add(seed)
 	}
 	s := newCommandServer(f)

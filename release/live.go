@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // LiveHost is what a host answers when asked now (status --live), as
@@ -108,7 +109,7 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
-		lh.Error = Sanitize(hooks.Mask(err.Error(), forms), 300)
+		lh.Error = textclean.Line(hooks.Mask(err.Error(), forms), 300)
 		return lh
 	}
 	h, err := e.connect(ctx, env, name)
@@ -139,7 +140,7 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 	case ctx.Err() != nil:
 		return unreachable(res.Err)
 	default:
-		lh.Health = "failed: " + Sanitize(hooks.Mask(res.Err.Error(), forms), 300)
+		lh.Health = "failed: " + textclean.Line(hooks.Mask(res.Err.Error(), forms), 300)
 	}
 	return lh
 }

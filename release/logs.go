@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // LogsRequest is one `ssh … logs` command.
@@ -94,7 +95,7 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 	for _, h := range hosts {
 		if !slices.Contains(req.Env.Hosts, h) {
 			return fmt.Errorf("%w: %s is not a host of %s/%s (its hosts: %s)", ErrUnknownHost,
-				Sanitize(h, 100), req.App.Name, req.Env.Name, strings.Join(req.Env.Hosts, ", "))
+				textclean.Line(h, 100), req.App.Name, req.Env.Name, strings.Join(req.Env.Hosts, ", "))
 		}
 	}
 	var secretValues map[string]string
@@ -127,7 +128,7 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 				if ctx.Err() != nil {
 					return // the user has gone: nobody to tell
 				}
-				ew.line(name, "! "+Sanitize(hooks.Mask(err.Error(), forms), 300))
+				ew.line(name, "! "+textclean.Line(hooks.Mask(err.Error(), forms), 300))
 				mu.Lock()
 				failed[name] = err
 				mu.Unlock()
@@ -170,7 +171,7 @@ func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command st
 	env := append(d.hookEnv(h), "SLIPWAY_LOG_LINES="+strconv.Itoa(req.Lines), "SLIPWAY_LOG_FOLLOW="+follow)
 	o := hooks.NewOutput(writerFunc(func(p []byte) (int, error) {
 		for line := range strings.SplitSeq(strings.TrimSuffix(string(p), "\n"), "\n") {
-			w.line(name, Sanitize(line, hooks.MaxLine))
+			w.line(name, textclean.Line(line, hooks.MaxLine))
 		}
 		return len(p), nil
 	}), forms)

@@ -80,10 +80,10 @@ func TestLogs(t *testing.T) {
 		is       error
 	}{
 		{"two hosts", LogsRequest{Hosts: []string{"web-1", "web-22"}, Lines: 5},
-			[]string{"web-1  | one", "web-1  | two[31m red", "web-22 | three"}, nil, nil},
-		{"one host", LogsRequest{Hosts: []string{"web-1"}, Lines: 5}, []string{"web-1 | one", "web-1 | two[31m red"}, nil, nil},
+			[]string{"web-1  | one", "web-1  | two red", "web-22 | three"}, nil, nil},
+		{"one host", LogsRequest{Hosts: []string{"web-1"}, Lines: 5}, []string{"web-1 | one", "web-1 | two red"}, nil, nil},
 		{"a host without a release", LogsRequest{Lines: 5},
-			[]string{"web-1  | one", "web-1  | two[31m red", "web-22 | three"},
+			[]string{"web-1  | one", "web-1  | two red", "web-22 | three"},
 			[]string{"web-3  | ! web-3 runs no release of shop/production yet"}, &LogsError{}},
 		{"unknown host", LogsRequest{Hosts: []string{"db-1"}, Lines: 5}, nil, nil, ErrUnknownHost},
 		{"no follow command", LogsRequest{Follow: true, Lines: 5}, nil, nil, ErrNoLogsCommand},

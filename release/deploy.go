@@ -70,6 +70,8 @@ const (
 	ActionRollback Action = "rollback" // an earlier release, again
 	ActionPromote  Action = "promote"  // a release tag pushed to another deploy branch
 	ActionApprove  Action = "approve"  // a staged release taken live by an approver
+	ActionCheck    Action = "check"    // a health check asked for by status --live; nothing changes
+	ActionLogs     Action = "logs"     // the logs command of ssh … logs; nothing changes
 )
 
 // action is what req asks for, before any approval.

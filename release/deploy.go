@@ -459,7 +459,7 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+	staging, m, st, err := d.export(xctx, staging, base, prevManifest, stamp)
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
@@ -468,7 +468,7 @@ func (d *deploy) ship(ctx context.Context) error {
 			return &stepError{step: "export", err: err}
 		}
 	}
-	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
+	d.p.step("export", "", "%s", st.summary(time.Since(t)))
 	for _, s := range st.Skipped {
 		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
 	}

@@ -1,0 +1,235 @@
+package release
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestIncrementalExportsMatchGitArchive exports consecutive commits, each
+// from the kept export of the one before, and checks that every tree is
+// exactly git archive of its commit (contents, modes, symlink targets,
+// directories, no extra paths), and that it was made incrementally where
+// it can be and by a full git archive where it must be.
+func TestIncrementalExportsMatchGitArchive(t *testing.T) {
+	const incremental = ""
+	steps := []struct {
+		name, subdir, script string
+		full                 string // "" for incremental; otherwise a word of the reason, or "first"
+		changed              int    // paths changed, VERSION's included while it has export-subst; -1: not checked
+	}{
+		{"first release", "", `
+printf 'VERSION export-subst\nprivate export-ignore\nhidden/** export-ignore\n' > .gitattributes
+printf '$Format:%%H$\n' > VERSION
+echo a > a.txt; echo b > b.txt; printf 'one\ntwo\n' > lines.txt
+mkdir -p bin private hidden deep/er/est app/web; printf '#!/bin/sh\necho run\n' > bin/run; chmod +x bin/run
+echo secret > private/key; echo h > hidden/only
+echo file > flip; mkdir flop; echo in > flop/in
+echo deep > deep/er/est/x
+echo web > app/web/index.html; echo app > app/main
+ln -s a.txt link; ln -s b.txt tofile`, "first", -1},
+		{"one edit; VERSION's blob does not change, its export does", "", `echo b2 > b.txt`, incremental, 2},
+		{"addition in a new directory", "", `mkdir -p new/dir; echo n > new/dir/n.txt`, incremental, 2},
+		{"deletion empties a directory chain", "", `git rm -q -r deep`, incremental, 2},
+		{"rename", "", `git mv a.txt c.txt`, incremental, 3},
+		{"exec bit off", "", `chmod -x bin/run`, incremental, 2},
+		{"exec bit on", "", `chmod +x bin/run`, incremental, 2},
+		{"symlink retargeted", "", `rm link; ln -s c.txt link`, incremental, 2},
+		{"file becomes a directory", "", `rm flip; mkdir flip; echo inner > flip/inner`, incremental, 3},
+		{"directory becomes a file", "", `rm -r flop; echo now a file > flop`, incremental, 3},
+		{"symlink becomes a file", "", `rm tofile; echo plain > tofile`, incremental, 2},
+		{"file becomes a symlink", "", `rm tofile; ln -s c.txt tofile`, incremental, 2},
+		{"an export-ignored file changes and is added", "", `echo s2 > private/key; echo h2 > hidden/more`, incremental, 1},
+		{"the only file of a directory that stays in the tree", "", `git rm -q hidden/only`, incremental, 1},
+		{"export-ignore added", "", `printf 'VERSION export-subst\nprivate export-ignore\nhidden/** export-ignore\nb.txt export-ignore\n' > .gitattributes`, "gitattributes", -1},
+		{"after a full export, incremental again", "", `echo c2 > c.txt`, incremental, 2},
+		{"export-ignore removed", "", `printf 'VERSION export-subst\nhidden/** export-ignore\n' > .gitattributes`, "gitattributes", -1},
+		{"a nested .gitattributes", "", `echo 'index.html export-ignore' > app/web/.gitattributes`, "gitattributes", -1},
+		{"nothing changes but the commit", "", `:`, incremental, 1},
+		{"subdir deploy: the subdir changed", "app", `echo web2 > app/web/index.html`, "subdir", -1},
+		{"subdir deploy: a change outside it", "app", `echo c3 > c.txt`, incremental, 0},
+		{"subdir deploy: a change inside it", "app", `echo app2 > app/main; mkdir app/lib; echo l > app/lib/l`, incremental, 2},
+		{"back to the whole tree", "", `echo c4 > c.txt`, "subdir", -1},
+	}
+
+	bare, step := scriptRepo(t)
+	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
+	var prev *Manifest
+	prevRel := ""
+	for i, tc := range steps {
+		commit := step(tc.script)
+		rel := ReleaseName(i + 1)
+		dir, m, st, err := s.export(context.Background(), bare, commit, tc.subdir, rel, prevRel, prev, int64(1_800_000_000+i), 0)
+		if err != nil {
+			t.Fatalf("%s: export: %v", tc.name, err)
+		}
+		compareWithArchive(t, tc.name, dir, bare, commit, tc.subdir)
+		switch {
+		case tc.full == incremental && st.From != prevRel:
+			t.Errorf("%s: made from %q (full: %q), want from %s", tc.name, st.From, st.Full, prevRel)
+		case tc.full == "first" && (st.From != "" || st.Full != ""):
+			t.Errorf("%s: from %q, full %q; want a plain full export", tc.name, st.From, st.Full)
+		case tc.full != incremental && tc.full != "first" && (st.From != "" || !strings.Contains(st.Full, tc.full)):
+			t.Errorf("%s: from %q, full %q; want a full export because of %s", tc.name, st.From, st.Full, tc.full)
+		}
+		if tc.changed >= 0 && st.Changed != tc.changed {
+			t.Errorf("%s: %d changed, want %d", tc.name, st.Changed, tc.changed)
+		}
+		if st.Files != len(m.Files) {
+			t.Errorf("%s: %d files counted, manifest has %d", tc.name, st.Files, len(m.Files))
+		}
+		checkManifest(t, tc.name, dir, m)
+		if i > 0 {
+			// Only the new tree and the one it came from are kept.
+			if ents, _ := os.ReadDir(s.dir); len(ents) != 4 {
+				t.Errorf("%s: %d entries in the exports directory, want 2 trees and their manifests", tc.name, len(ents))
+			}
+		}
+		prev, prevRel = m, rel
+	}
+}
+
+// TestIncrementalExportDistrustsDamagedBase: a kept tree that no longer
+// matches its manifest, or is gone, is not used.
+func TestIncrementalExportDistrustsDamagedBase(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		full   string
+	}{
+		{"content edited, size changed", func(t *testing.T, dir string) {
+			writeFile(t, filepath.Join(dir, "a.txt"), "tampered\n")
+		}, "damaged"},
+		{"file removed", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "a.txt")) }, "damaged"},
+		{"file added", func(t *testing.T, dir string) { writeFile(t, filepath.Join(dir, "extra"), "x") }, "damaged"},
+		{"mode changed", func(t *testing.T, dir string) { os.Chmod(filepath.Join(dir, "a.txt"), 0o755) }, "damaged"},
+		{"symlink retargeted", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "link"))
+			os.Symlink("/etc/passwd", filepath.Join(dir, "link"))
+		}, "damaged"},
+		{"tree missing", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "first"},
+		{"manifest missing", func(t *testing.T, dir string) { os.Remove(dir + ".json") }, "first"},
+		{"manifest unreadable", func(t *testing.T, dir string) { writeFile(t, dir+".json", "{") }, "unreadable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bare, step := scriptRepo(t)
+			s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
+			c1 := step(`echo a > a.txt; echo b > b.txt; ln -s a.txt link`)
+			dir, m, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, dir)
+			c2 := step(`echo b2 > b.txt`)
+			dir2, _, st, err := s.export(context.Background(), bare, c2, "", "v2", "v1", m, 1_800_000_001, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareWithArchive(t, tc.name, dir2, bare, c2, "")
+			if st.From != "" {
+				t.Errorf("made from %s, want a full export", st.From)
+			}
+			if tc.full == "first" && st.Full != "" || tc.full != "first" && !strings.Contains(st.Full, tc.full) {
+				t.Errorf("full export because %q, want %q", st.Full, tc.full)
+			}
+		})
+	}
+}
+
+// TestIncrementalExportLeavesBaseAlone: the kept tree a new one is made
+// from is not changed, though their files share inodes.
+func TestIncrementalExportLeavesBaseAlone(t *testing.T) {
+	bare, step := scriptRepo(t)
+	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
+	c1 := step(`echo a > a.txt; echo b > b.txt; printf '#!/bin/sh\n' > run; ln -s a.txt link`)
+	dir1, m1, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := treeListing(t, dir1)
+	c2 := step(`echo a2 > a.txt; chmod +x run; rm link; ln -s b.txt link`)
+	// The hosts run a release in which b.txt has another mtime: the new
+	// tree needs a copy of b.txt, not a link whose mtime it would change.
+	prev := &Manifest{Commit: c1, Files: map[string]ManifestEntry{}}
+	for p, e := range m1.Files {
+		prev.Files[p] = e
+	}
+	b := prev.Files["b.txt"]
+	b.MTime = 1_700_000_000
+	prev.Files["b.txt"] = b
+	dir2, m2, st, err := s.export(context.Background(), bare, c2, "", "v2", "v1", prev, 1_800_000_001, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.From != "v1" {
+		t.Fatalf("not made from v1 (full: %s)", st.Full)
+	}
+	compareWithArchive(t, "v2", dir2, bare, c2, "")
+	checkManifest(t, "v2", dir2, m2)
+	checkManifest(t, "v1", dir1, m1)
+	after := treeListing(t, dir1)
+	for p, w := range before {
+		if after[p] != w {
+			t.Errorf("v1/%s became %s, was %s", p, orMissing(after[p]), w)
+		}
+	}
+	if m2.Files["b.txt"].MTime != 1_700_000_000 {
+		t.Errorf("b.txt has mtime %d, want the hosts' 1700000000", m2.Files["b.txt"].MTime)
+	}
+}
+
+// compareWithArchive checks that dir is git archive of commit (of its
+// subdir), path by path.
+func compareWithArchive(t *testing.T, name, dir, bare, commit, subdir string) {
+	t.Helper()
+	ref := gitArchive(t, bare, commit)
+	if subdir != "" {
+		ref = filepath.Join(ref, subdir)
+	}
+	got, want := treeListing(t, dir), treeListing(t, ref)
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("%s: %s is %s, git archive has %s", name, p, orMissing(got[p]), w)
+		}
+	}
+	for p, g := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: %s is %s, git archive has no such path", name, p, g)
+		}
+	}
+}
+
+// checkManifest checks that every file of dir has the mtime and size its
+// manifest gives, and that the manifest names nothing else.
+func checkManifest(t *testing.T, name, dir string, m *Manifest) {
+	t.Helper()
+	n := 0
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(dir, p)
+		e, ok := m.Files[filepath.ToSlash(rel)]
+		switch {
+		case !ok:
+			t.Errorf("%s: %s is not in the manifest", name, rel)
+		case fi.Mode().IsRegular() && (fi.ModTime().Unix() != e.MTime || fi.Size() != e.Size):
+			t.Errorf("%s: %s has mtime %d size %d, manifest %d %d", name, rel, fi.ModTime().Unix(), fi.Size(), e.MTime, e.Size)
+		}
+		return nil
+	})
+	if n != len(m.Files) {
+		t.Errorf("%s: %d files, manifest has %d", name, n, len(m.Files))
+	}
+}
+
+func writeFile(t *testing.T, file, content string) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

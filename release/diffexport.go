@@ -68,7 +68,9 @@ func (d *deploy) export(ctx context.Context, staging, base string, prev *Manifes
 	if err != nil {
 		return "", nil, st, err
 	}
-	if st.Full != "" {
+	if st.From != "" {
+		d.log.Info().Str("step", "export").Str("from", st.From).Int("changed", st.Changed).Msg("exported from a kept tree")
+	} else if st.Full != "" {
 		d.log.Info().Str("step", "export").Str("reason", st.Full).Msg("full export")
 	}
 	if req.Env.Hooks.Build == "" {
@@ -113,6 +115,9 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	var m *Manifest
 	var st ExportStats
 	from, k, why := s.pick(kept, prefer)
+	if k == nil && from != "" {
+		delete(kept, from) // its manifest is unreadable: removed below
+	}
 	if k != nil {
 		if why = k.usable(subdir, attrs); why != "" {
 			why = from + "'s export is of another " + why
@@ -120,6 +125,11 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	}
 	if k != nil && why == "" {
 		m, st, why, err = exportFrom(ctx, repo, commit, subdir, partial, filepath.Join(s.dir, from), k, prev, stamp, limit)
+		var dmg damagedExport
+		if errors.As(err, &dmg) {
+			why, err = dmg.Error(), nil
+			delete(kept, from) // removed below
+		}
 		if err != nil {
 			os.RemoveAll(partial)
 			return "", nil, st, err
@@ -158,10 +168,11 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	if err := writeFileAtomic(final+".json", data, 0o644); err != nil {
 		return "", nil, st, fmt.Errorf("keep export: %w", err)
 	}
-	for name := range kept {
-		if name != rel && name != prefer {
-			os.Remove(filepath.Join(s.dir, name+".json"))
-			os.RemoveAll(filepath.Join(s.dir, name))
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".json")
+		if name != rel && !(kept[name] && name == prefer) {
+			os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
 	return final, m, st, nil
@@ -359,18 +370,17 @@ func exportFrom(ctx context.Context, repo, commit, subdir, dest, baseDir string,
 	}
 
 	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry, len(base.Files))}
-	if why, err := linkTree(baseDir, dest, base, prev, stamp, skip, m); why != "" || err != nil {
-		return nil, st, why, err
-	}
-	if err := pruneDirs(ctx, repo, commit, subdir, dest, changes); err != nil {
+	if err := linkTree(baseDir, dest, base, prev, stamp, skip, m); err != nil {
 		return nil, st, "", err
 	}
-
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return nil, st, "", err
 	}
 	defer root.Close()
+	if err := pruneDirs(ctx, repo, commit, subdir, root, changes); err != nil {
+		return nil, st, "", err
+	}
 	for _, e := range m.Files {
 		st.Bytes += e.Size
 	}
@@ -442,9 +452,9 @@ func blobSizes(ctx context.Context, repo string, changes map[string]treeChange) 
 // hard-linked, or copied when the mtime it must have now differs from the
 // kept one, and a symlink is made anew. It returns why the kept tree
 // cannot be trusted when it does not match its manifest.
-func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int64, skip map[string]bool, m *Manifest) (string, error) {
+func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int64, skip map[string]bool, m *Manifest) error {
 	if err := os.Mkdir(dest, 0o755); err != nil {
-		return "", fmt.Errorf("create export directory: %w", err)
+		return fmt.Errorf("create export directory: %w", err)
 	}
 	seen := 0
 	damaged := ""
@@ -535,21 +545,27 @@ func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int6
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("link kept export: %w", err)
+		return fmt.Errorf("link kept export: %w", err)
 	}
 	if damaged == "" && seen != len(base.Files) {
 		damaged = fmt.Sprintf("has %d of its %d files", seen, len(base.Files))
 	}
 	if damaged != "" {
-		return "export is damaged: " + Sanitize(damaged, 200), nil
+		return damagedExport(Sanitize(damaged, 200))
 	}
-	return "", nil
+	return nil
 }
+
+// damagedExport is a kept export that does not match its manifest. It is
+// removed, and a full export made instead.
+type damagedExport string
+
+func (d damagedExport) Error() string { return "export is damaged: " + string(d) }
 
 // pruneDirs removes the directories that deletions left empty and that
 // commit no longer has (git archive writes a directory of the tree even
 // when export-ignore leaves it empty).
-func pruneDirs(ctx context.Context, repo, commit, subdir, dest string, changes map[string]treeChange) error {
+func pruneDirs(ctx context.Context, repo, commit, subdir string, root *os.Root, changes map[string]treeChange) error {
 	cand := map[string]bool{}
 	for p, c := range changes {
 		if c.status == 'D' || c.status == 'T' {
@@ -594,15 +610,28 @@ func pruneDirs(ctx context.Context, repo, commit, subdir, dest string, changes m
 		if types[i] == "tree" {
 			continue
 		}
-		full := filepath.Join(dest, filepath.FromSlash(d))
-		if ents, err := os.ReadDir(full); err != nil || len(ents) > 0 {
+		if !emptyDir(root, d) {
 			continue // not there, or holds what the commit has there now
 		}
-		if err := os.Remove(full); err != nil {
+		if err := root.Remove(d); err != nil {
 			return fmt.Errorf("remove directory %s: %w", Sanitize(d, 100), err)
 		}
 	}
 	return nil
+}
+
+// emptyDir reports whether name is a directory with nothing in it.
+func emptyDir(root *os.Root, name string) bool {
+	f, err := root.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
+		return false
+	}
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && errors.Is(err, io.EOF)
 }
 
 // copyFile writes a new file at dst with src's bytes, perm and mtime.

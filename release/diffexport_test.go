@@ -135,6 +135,10 @@ func TestIncrementalExportDistrustsDamagedBase(t *testing.T) {
 			if tc.full == "first" && st.Full != "" || tc.full != "first" && !strings.Contains(st.Full, tc.full) {
 				t.Errorf("full export because %q, want %q", st.Full, tc.full)
 			}
+			// What is left of v1 is removed: only v2 and its manifest remain.
+			if ents, _ := os.ReadDir(s.dir); len(ents) != 2 {
+				t.Errorf("%d entries in the exports directory, want v2 and v2.json", len(ents))
+			}
 		})
 	}
 }

@@ -22,21 +22,25 @@ import (
 )
 
 // An export costs what changed, not what the tree holds. Slipway keeps the
-// exported tree of the last releases of each app and environment in
+// exported tree of the last release of each app and environment in
 // data_dir/exports/APP/ENV/vN, with its manifest in vN.json. The next
-// export hard-links every unchanged file of a kept tree into a new
-// directory and writes only the paths git diff-tree names between the two
-// commits, extracted with git archive COMMIT -- PATHS so that attributes
-// apply exactly as in a full export. The result is the same tree, byte for
-// byte, as git archive of the commit.
+// export takes that tree over (a rename), checks it against its manifest,
+// removes the paths git diff-tree names between the two commits, and
+// writes them anew, extracted with git archive COMMIT -- PATHS so that
+// attributes apply exactly as in a full export. The result is the same
+// tree, byte for byte, as git archive of the commit.
 //
-// A kept tree is never modified: a changed path is not linked at all and
-// is written as a new file, and a file whose mtime must differ from the
-// kept one is copied. A full git archive is made instead when there is no
-// kept tree, when it does not match its manifest (sizes, modes, mtimes,
-// symlink targets, no extra files), when the subdir or any .gitattributes
-// or the repository's info/attributes changed, or when most of the tree
-// changed anyway.
+// Nothing else holds the kept tree's inodes: uploads copy it to the hosts
+// (rsync --link-dest links within a host's releases, never to the source),
+// and a build works on a copy. So it may be changed in place once it has
+// been moved to the new export's partial directory; an export cut short
+// leaves only that partial directory, which the next one removes before a
+// full git archive.
+//
+// A full git archive is made instead when there is no kept tree, when it
+// does not match its manifest (sizes, modes, mtimes, symlink targets, no
+// extra files), when the subdir or any .gitattributes or the repository's
+// info/attributes changed, or when most of the tree changed anyway.
 
 // keptExport is what vN.json records about a kept tree.
 type keptExport struct {
@@ -97,7 +101,7 @@ func (st ExportStats) summary(took time.Duration) string {
 // export makes the tree of commit (its subdir) as release rel and returns
 // its directory. prefer names the release to start from when it is kept
 // (the one the hosts run, whose manifest is prev); otherwise the newest
-// kept tree is used. Kept trees other than rel and prefer are removed.
+// kept tree is used. Only rel is kept afterwards.
 func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, prefer string, prev *Manifest, stamp, limit int64) (string, *Manifest, ExportStats, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", nil, ExportStats{}, fmt.Errorf("create exports directory: %w", err)
@@ -115,9 +119,6 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	var m *Manifest
 	var st ExportStats
 	from, k, why := s.pick(kept, prefer)
-	if k == nil && from != "" {
-		delete(kept, from) // its manifest is unreadable: removed below
-	}
 	if k != nil {
 		if why = k.usable(subdir, attrs); why != "" {
 			why = from + "'s export is of another " + why
@@ -128,7 +129,6 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 		var dmg damagedExport
 		if errors.As(err, &dmg) {
 			why, err = dmg.Error(), nil
-			delete(kept, from) // removed below
 		}
 		if err != nil {
 			os.RemoveAll(partial)
@@ -153,6 +153,7 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	}
 
 	final := filepath.Join(s.dir, rel)
+	os.Remove(final + ".json")
 	if err := os.RemoveAll(final); err != nil {
 		return "", nil, st, fmt.Errorf("replace kept export %s: %w", rel, err)
 	}
@@ -171,7 +172,7 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	entries, _ := os.ReadDir(s.dir)
 	for _, e := range entries {
 		name := strings.TrimSuffix(e.Name(), ".json")
-		if name != rel && !(kept[name] && name == prefer) {
+		if name != rel {
 			os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
@@ -370,7 +371,7 @@ func exportFrom(ctx context.Context, repo, commit, subdir, dest, baseDir string,
 	}
 
 	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry, len(base.Files))}
-	if err := linkTree(baseDir, dest, base, prev, stamp, skip, m); err != nil {
+	if err := adoptTree(baseDir, dest, base, prev, stamp, skip, m); err != nil {
 		return nil, st, "", err
 	}
 	root, err := os.OpenRoot(dest)
@@ -447,35 +448,38 @@ func blobSizes(ctx context.Context, repo string, changes map[string]treeChange) 
 	return total, nil
 }
 
-// linkTree fills dest with the entries of the kept tree baseDir except the
-// paths in skip, checking each against base as it goes: a file is
-// hard-linked, or copied when the mtime it must have now differs from the
-// kept one, and a symlink is made anew. It returns why the kept tree
-// cannot be trusted when it does not match its manifest.
-func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int64, skip map[string]bool, m *Manifest) error {
-	if err := os.Mkdir(dest, 0o755); err != nil {
-		return fmt.Errorf("create export directory: %w", err)
+// adoptTree makes the kept tree baseDir the new export at dest: it moves
+// it there, then checks every entry against base, removes the paths in
+// skip, and gives each file the mtime it must have now. It returns a
+// damagedExport when the tree does not match its manifest; the caller
+// then removes dest. Either way the kept tree is gone from baseDir: an
+// interrupted export leaves a partial directory, never a kept tree that
+// differs from its manifest.
+func adoptTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int64, skip map[string]bool, m *Manifest) error {
+	if err := os.Rename(baseDir, dest); err != nil {
+		return fmt.Errorf("take kept export: %w", err)
 	}
 	seen := 0
 	damaged := ""
-	err := filepath.WalkDir(baseDir, func(full string, de fs.DirEntry, err error) error {
+	var remove []string
+	err := filepath.WalkDir(dest, func(full string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if full == baseDir {
+		if full == dest {
 			return nil
 		}
-		rel := filepath.ToSlash(full[len(baseDir)+1:])
+		rel := filepath.ToSlash(full[len(dest)+1:])
 		e, inManifest := base.Files[rel]
 		if inManifest {
 			seen++
 		}
 		if skip[rel] {
-			// A directory that is a file now: everything in it was
-			// deleted, so is skipped too, and counted.
+			// A directory that is a file now had everything in it
+			// deleted, so skipped and counted too.
+			remove = append(remove, full)
 			return nil
 		}
-		target := filepath.Join(dest, filepath.FromSlash(rel))
 		fi, err := de.Info()
 		if err != nil {
 			return err
@@ -486,7 +490,7 @@ func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int6
 				damaged = rel + " is a directory"
 				return fs.SkipAll
 			}
-			return os.Mkdir(target, 0o755)
+			return nil
 		case !inManifest:
 			damaged = rel + " is not in its manifest"
 			return fs.SkipAll
@@ -500,9 +504,6 @@ func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int6
 			if e.Mode != "120000" || hex.EncodeToString(id.Sum(nil)) != e.OID {
 				damaged = rel + " is not the symlink it was"
 				return fs.SkipAll
-			}
-			if err := os.Symlink(link, target); err != nil {
-				return err
 			}
 		case fi.Mode().IsRegular():
 			perm := fs.FileMode(0o644)
@@ -529,13 +530,11 @@ func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int6
 				}
 			}
 			if mtime != e.MTime {
-				// The kept file's mtime is shared by its links: copy.
-				if err := copyFile(full, target, perm, mtime); err != nil {
+				t := time.Unix(mtime, 0)
+				if err := os.Chtimes(full, t, t); err != nil {
 					return err
 				}
 				e.MTime = mtime
-			} else if err := os.Link(full, target); err != nil {
-				return err
 			}
 		default:
 			damaged = rel + " is not a file"
@@ -545,13 +544,19 @@ func linkTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int6
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("link kept export: %w", err)
+		return fmt.Errorf("read kept export: %w", err)
 	}
 	if damaged == "" && seen != len(base.Files) {
 		damaged = fmt.Sprintf("has %d of its %d files", seen, len(base.Files))
 	}
 	if damaged != "" {
 		return damagedExport(Sanitize(damaged, 200))
+	}
+	// Last first: a directory is listed before what it holds.
+	for i := len(remove) - 1; i >= 0; i-- {
+		if err := os.Remove(remove[i]); err != nil {
+			return damagedExport(Sanitize(fmt.Sprintf("cannot remove %s: %v", remove[i][len(dest)+1:], err), 200))
+		}
 	}
 	return nil
 }

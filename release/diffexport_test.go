@@ -81,11 +81,9 @@ ln -s a.txt link; ln -s b.txt tofile`, "first", -1},
 			t.Errorf("%s: %d files counted, manifest has %d", tc.name, st.Files, len(m.Files))
 		}
 		checkManifest(t, tc.name, dir, m)
-		if i > 0 {
-			// Only the new tree and the one it came from are kept.
-			if ents, _ := os.ReadDir(s.dir); len(ents) != 4 {
-				t.Errorf("%s: %d entries in the exports directory, want 2 trees and their manifests", tc.name, len(ents))
-			}
+		// Only the new tree is kept, with its manifest.
+		if ents, _ := os.ReadDir(s.dir); len(ents) != 2 {
+			t.Errorf("%s: %d entries in the exports directory, want %s and %s.json", tc.name, len(ents), rel, rel)
 		}
 		prev, prevRel = m, rel
 	}
@@ -143,20 +141,20 @@ func TestIncrementalExportDistrustsDamagedBase(t *testing.T) {
 	}
 }
 
-// TestIncrementalExportLeavesBaseAlone: the kept tree a new one is made
-// from is not changed, though their files share inodes.
-func TestIncrementalExportLeavesBaseAlone(t *testing.T) {
+// TestIncrementalExportFollowsHostsMtimes: a file the new export takes
+// over gets the mtime the hosts' release has for the same bytes, so that
+// rsync --link-dest links it there, and a changed file a new one.
+func TestIncrementalExportFollowsHostsMtimes(t *testing.T) {
 	bare, step := scriptRepo(t)
 	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
-	c1 := step(`echo a > a.txt; echo b > b.txt; printf '#!/bin/sh\n' > run; ln -s a.txt link`)
-	dir1, m1, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 0)
+	c1 := step(`echo a > a.txt; echo b > b.txt; echo c > c.txt; printf '#!/bin/sh\n' > run; ln -s a.txt link`)
+	_, m1, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := treeListing(t, dir1)
 	c2 := step(`echo a2 > a.txt; chmod +x run; rm link; ln -s b.txt link`)
-	// The hosts run a release in which b.txt has another mtime: the new
-	// tree needs a copy of b.txt, not a link whose mtime it would change.
+	// The hosts run a release in which b.txt has the same bytes under
+	// another mtime, and c.txt other bytes under v1's mtime.
 	prev := &Manifest{Commit: c1, Files: map[string]ManifestEntry{}}
 	for p, e := range m1.Files {
 		prev.Files[p] = e
@@ -164,24 +162,25 @@ func TestIncrementalExportLeavesBaseAlone(t *testing.T) {
 	b := prev.Files["b.txt"]
 	b.MTime = 1_700_000_000
 	prev.Files["b.txt"] = b
+	c := prev.Files["c.txt"]
+	c.OID = strings.Repeat("0", len(c.OID))
+	prev.Files["c.txt"] = c
 	dir2, m2, st, err := s.export(context.Background(), bare, c2, "", "v2", "v1", prev, 1_800_000_001, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.From != "v1" {
-		t.Fatalf("not made from v1 (full: %s)", st.Full)
+	if st.From != "v1" || st.Changed != 3 {
+		t.Fatalf("from %q with %d changed (full: %s), want 3 from v1", st.From, st.Changed, st.Full)
 	}
 	compareWithArchive(t, "v2", dir2, bare, c2, "")
 	checkManifest(t, "v2", dir2, m2)
-	checkManifest(t, "v1", dir1, m1)
-	after := treeListing(t, dir1)
-	for p, w := range before {
-		if after[p] != w {
-			t.Errorf("v1/%s became %s, was %s", p, orMissing(after[p]), w)
+	for name, want := range map[string]int64{"b.txt": 1_700_000_000, "c.txt": 1_800_000_001, "a.txt": 1_800_000_001, "run": 1_800_000_001} {
+		if got := m2.Files[name].MTime; got != want {
+			t.Errorf("%s has mtime %d, want %d", name, got, want)
 		}
 	}
-	if m2.Files["b.txt"].MTime != 1_700_000_000 {
-		t.Errorf("b.txt has mtime %d, want the hosts' 1700000000", m2.Files["b.txt"].MTime)
+	if _, err := os.Lstat(filepath.Join(s.dir, "v1")); err == nil {
+		t.Error("v1's export is still kept; v2 was made from it")
 	}
 }
 

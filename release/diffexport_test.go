@@ -236,3 +236,26 @@ func writeFile(t *testing.T, file, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIncrementalExportAfterInfoAttributes: the repository's own
+// info/attributes apply to every path, as .gitattributes do.
+func TestIncrementalExportAfterInfoAttributes(t *testing.T) {
+	bare, step := scriptRepo(t)
+	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
+	c1 := step(`echo a > a.txt; echo b > b.txt`)
+	_, m, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(bare, "info"), 0o755)
+	writeFile(t, filepath.Join(bare, "info", "attributes"), "a.txt export-ignore\n")
+	c2 := step(`echo b2 > b.txt`)
+	dir, _, st, err := s.export(context.Background(), bare, c2, "", "v2", "v1", m, 1_800_000_001, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWithArchive(t, "v2", dir, bare, c2, "")
+	if st.From != "" || !strings.Contains(st.Full, "info/attributes") {
+		t.Errorf("from %q, full %q; want a full export because info/attributes changed", st.From, st.Full)
+	}
+}

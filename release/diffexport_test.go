@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,10 @@ ln -s a.txt link; ln -s b.txt tofile`, "first", -1},
 		{"export-ignore removed", "", `printf 'VERSION export-subst\nhidden/** export-ignore\n' > .gitattributes`, "gitattributes", -1},
 		{"a nested .gitattributes", "", `echo 'index.html export-ignore' > app/web/.gitattributes`, "gitattributes", -1},
 		{"nothing changes but the commit", "", `:`, incremental, 1},
+		{"names git could read as pathspecs or options", "", `echo x > ':(glob)*'; echo y > 'sp ace'; echo z > '-n'; echo w > "$(printf 'new\nline')"`, incremental, 5},
+		{"a submodule is added", "", `mkdir sub; git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"`, incremental, 1},
+		{"a submodule moves on, a name changes", "", `git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"; echo x2 > ':(glob)*'`, incremental, 2},
+		{"a submodule is removed", "", `git update-index --force-remove sub; rmdir sub`, incremental, 1},
 		{"subdir deploy: the subdir changed", "app", `echo web2 > app/web/index.html`, "subdir", -1},
 		{"subdir deploy: a change outside it", "app", `echo c3 > c.txt`, incremental, 0},
 		{"subdir deploy: a change inside it", "app", `echo app2 > app/main; mkdir app/lib; echo l > app/lib/l`, incremental, 2},
@@ -76,6 +81,10 @@ ln -s a.txt link; ln -s b.txt tofile`, "first", -1},
 		}
 		if tc.changed >= 0 && st.Changed != tc.changed {
 			t.Errorf("%s: %d changed, want %d", tc.name, st.Changed, tc.changed)
+		}
+		wantSub := strings.HasPrefix(tc.name, "a submodule") && !strings.HasSuffix(tc.name, "removed")
+		if got := strings.Join(st.Skipped, ","); wantSub && got != "sub" || !wantSub && got != "" {
+			t.Errorf("%s: submodules %q reported, want %v", tc.name, got, wantSub)
 		}
 		if st.Files != len(m.Files) {
 			t.Errorf("%s: %d files counted, manifest has %d", tc.name, st.Files, len(m.Files))
@@ -257,5 +266,33 @@ func TestIncrementalExportAfterInfoAttributes(t *testing.T) {
 	compareWithArchive(t, "v2", dir, bare, c2, "")
 	if st.From != "" || !strings.Contains(st.Full, "info/attributes") {
 		t.Errorf("from %q, full %q; want a full export because info/attributes changed", st.From, st.Full)
+	}
+}
+
+// TestIncrementalExportOverLimit: a change that takes the tree over
+// max_release_size is refused as a full export refuses it, before
+// anything is written, and the kept export stays for the next push.
+func TestIncrementalExportOverLimit(t *testing.T) {
+	bare, step := scriptRepo(t)
+	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
+	c1 := step(`echo a > a.txt`)
+	_, m, _, err := s.export(context.Background(), bare, c1, "", "v1", "", nil, 1_800_000_000, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := step(`head -c 2097152 /dev/zero > big`)
+	_, _, _, err = s.export(context.Background(), bare, c2, "", "v2", "v1", m, 1_800_000_001, 1<<20)
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Written {
+		t.Fatalf("export = %v, want a *TooLargeError found before writing", err)
+	}
+	c3 := step(`git rm -q big; echo a2 > a.txt`)
+	dir, _, st, err := s.export(context.Background(), bare, c3, "", "v3", "v1", m, 1_800_000_002, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareWithArchive(t, "v3", dir, bare, c3, "")
+	if st.From != "v1" {
+		t.Errorf("v3 made from %q (full: %s), want from v1", st.From, st.Full)
 	}
 }

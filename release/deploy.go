@@ -1,10 +1,13 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +48,13 @@ type Request struct {
 	// Promote marks a deploy of a commit that is already a release (a
 	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
 	Promote bool
+	// From names the release a promotion deploys (the tag pushed); a
+	// release shipped from an artifact is promoted with the same artifact.
+	From string
+	// Artifact, when set, is the tree of the new release instead of
+	// Commit's (ssh … artifact; see Engine.ReceiveArtifact). The deploy
+	// keeps it as the release's artifact once the release is tagged.
+	Artifact *Artifact
 	// MaxReleaseSize bounds the export of Commit in bytes
 	// (max_release_size); 0 means no limit.
 	MaxReleaseSize int64
@@ -149,8 +159,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 		return nil, err
 	}
 	if err == nil && req.Rollback == "" {
-		return nil, fmt.Errorf("%w: %s by %s since %s; approve or reject it first: ssh <server> approve|reject %s %s %s",
-			ErrPending, p.Release, p.User, p.StagedAt.Format("2006-01-02 15:04 MST"), p.App, p.Env, p.Release)
+		return nil, &PendingError{Pending: *p}
 	}
 	head, err := BranchHead(req.Repo, req.Env.Branch)
 	if err != nil {
@@ -159,7 +168,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
 	}
-	if req.Env.Subdir != "" {
+	// An artifact is the whole tree of its release: the subdir of the
+	// commit has no say in what it holds.
+	if req.Env.Subdir != "" && req.Artifact == nil && !isArtifactRelease(req.Repo, cmp.Or(req.Rollback, req.From)) {
 		if res, err := e.checkSubdir(ctx, req, out); res != nil || err != nil {
 			return res, err
 		}
@@ -170,6 +181,21 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 			return nil, err
 		}
 	}
+	// A rollback or a promotion of a release shipped from an artifact
+	// ships that artifact again, or is refused if it is gone.
+	art, kept := req.Artifact, false
+	if src := cmp.Or(req.Rollback, req.From); src != "" && art == nil {
+		tag, err := ReadTag(req.Repo, src)
+		if err != nil {
+			return nil, err
+		}
+		if tag.Artifact != "" {
+			if art, err = e.keptArtifact(req.App.Name, src, tag.Artifact); err != nil {
+				return nil, err
+			}
+			kept = true
+		}
+	}
 
 	d, done, err := e.newDeploy(req, out)
 	if err != nil {
@@ -177,6 +203,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	}
 	defer done()
 	d.from = from
+	d.art, d.artKept = art, kept
 	d.log = d.log.With().Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -228,8 +255,10 @@ type deploy struct {
 
 	rel      string
 	action   Action
-	actor    string // who makes it happen: the pusher, or the approver
-	from     string // rollback only: the live release being replaced
+	actor    string    // who makes it happen: the pusher, or the approver
+	from     string    // rollback only: the live release being replaced
+	art      *Artifact // the tree comes from this archive, not from git
+	artKept  bool      // art is another release's kept archive (a promotion or the rollback target's)
 	secrets  map[string]string
 	j        *journal
 	hosts    []Host
@@ -241,7 +270,7 @@ type deploy struct {
 	seen         map[string]HostState // host → what it runs, learned after the switch
 }
 
-func (d *deploy) phase(p string) {
+func (d *deploy) phase(p Phase) {
 	d.e.setPhase(d.req.App.Name, d.req.Env.Name, p)
 	d.obs.enter(p, d.rel)
 }
@@ -274,35 +303,44 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		last, err := LastRelease(req.Repo)
 		if err == nil {
 			d.rel = ReleaseName(last + 1)
-			err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
+			err = createTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now(), d.art)
 		}
 		mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
+		if d.art != nil {
+			if err := d.keepArtifact(); err != nil {
+				return nil, d.fail(ctx, &stepError{step: "export", err: err})
+			}
+		}
 	}
 	d.e.setLockRelease(app, env, d.rel)
 	d.j = &journal{App: app, Env: env, Repo: req.Repo, Release: d.rel, Commit: req.Commit, User: req.User,
-		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start, Rollback: req.Rollback != ""}
+		Hosts: req.Env.Hosts, Phase: journalShip, Started: d.start, Rollback: req.Rollback != ""}
 	if err := d.e.writeJournal(d.j); err != nil {
 		return nil, err
 	}
 	d.log = d.log.With().Str("release", d.rel).Logger()
 	d.log.Info().Str("key", req.Key).Bool("rollback", req.Rollback != "").Msg("deploy started")
 	if req.Rollback != "" {
-		d.audit("rollback", "from "+orNone(d.from))
+		d.audit(audit.EventRollback, "from "+orNone(d.from))
 	} else {
-		d.audit("deploy", short(req.Commit))
+		d.audit(audit.EventDeploy, short(req.Commit)+d.artifactNote())
 	}
 
 	plural := ""
 	if n := len(req.Env.Hosts); n > 1 {
 		plural = ", " + count(n, "host")
 	}
+	what := ""
+	if d.art != nil {
+		what = fmt.Sprintf(", artifact %s sha256 %s", humanBytes(d.art.Size), d.art.short())
+	}
 	if req.Rollback != "" {
-		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, orNone(d.from), plural)
+		d.p.line("%s → %s: rollback to %s (%s %q%s) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, orNone(d.from), plural)
 	} else {
-		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+		d.p.line("%s → %s: release %s (%s %q%s) by %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, plural)
 	}
 
 	defer func() {
@@ -326,7 +364,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	app, env := req.App.Name, req.Env.Name
 	err := d.migrate(ctx)
 	if err == nil {
-		d.j.Prev, d.j.Phase = d.prev, "switch"
+		d.j.Prev, d.j.Phase = d.prev, journalSwitch
 		err = d.e.writeJournal(d.j)
 	}
 	if err == nil {
@@ -340,7 +378,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	}
 	// Every host runs the release. From here a restart completes the
 	// deploy (branch and history) rather than undoing it.
-	d.j.Phase, d.j.Old, d.j.From = "finishing", req.Old, d.from
+	d.j.Phase, d.j.Old, d.j.From = journalFinishing, req.Old, d.from
 	if err := d.e.writeJournal(d.j); err != nil {
 		d.log.Error().Err(err).Msg("cannot update the deploy journal")
 	}
@@ -350,9 +388,9 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	d.saveState(ctx)
 	d.afterDeploy(ctx)
 	if req.Rollback != "" {
-		d.audit("rolled-back", "live again in "+seconds(time.Since(d.start)))
+		d.audit(audit.EventRolledBack, "live again in "+seconds(time.Since(d.start)))
 	} else {
-		d.audit("deployed", "live in "+seconds(time.Since(d.start)))
+		d.audit(audit.EventDeployed, "live in "+seconds(time.Since(d.start)))
 	}
 	if req.Rollback != "" {
 		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
@@ -450,7 +488,7 @@ func (d *deploy) ship(ctx context.Context) error {
 		}
 	}
 
-	d.phase("export")
+	d.phase(PhaseExport)
 	t := time.Now()
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
@@ -459,8 +497,18 @@ func (d *deploy) ship(ctx context.Context) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	staging, m, st, err := d.export(xctx, staging, base, prevManifest, stamp)
+	var m *Manifest
+	var st ExportStats
+	if d.art != nil {
+		m, st, err = ExtractArtifact(xctx, d.art, staging, prevManifest, stamp, req.MaxReleaseSize)
+		if m != nil {
+			m.Commit = req.Commit
+		}
+	} else {
+		staging, m, st, err = d.export(xctx, staging, base, prevManifest, stamp)
+	}
 	if err != nil {
+		d.p.step("export", "", "FAILED: %v", err)
 		return &stepError{step: "export", err: err}
 	}
 	if req.Rollback == "" {
@@ -468,16 +516,24 @@ func (d *deploy) ship(ctx context.Context) error {
 			return &stepError{step: "export", err: err}
 		}
 	}
-	d.p.step("export", "", "%s", st.summary(time.Since(t)))
+	if d.art != nil {
+		d.p.step("export", "", "ok   %s, %s from the artifact  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
+	} else {
+		d.p.step("export", "", "%s", st.summary(time.Since(t)))
+	}
 	for _, s := range st.Skipped {
-		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
+		d.p.step("export", "", "note: submodule %s is not part of the release", textclean.Line(s, 100))
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
-	if err := d.build(ctx, staging); err != nil {
+	if d.art != nil {
+		if d.req.Env.Hooks.Build != "" {
+			d.p.step("build", "", "skipped: an artifact is built before it is sent")
+		}
+	} else if err := d.build(ctx, staging); err != nil {
 		return err
 	}
 
-	d.phase("upload")
+	d.phase(PhaseUpload)
 	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
@@ -538,9 +594,9 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		return &stepError{step: "plan", err: err}
 	}
 	for i, wave := range plan {
-		label := "switch"
+		label := PhaseSwitch
 		if len(plan) > 1 {
-			label = fmt.Sprintf("wave %d/%d", i+1, len(plan))
+			label = WavePhase(i+1, len(plan))
 		}
 		d.phase(label)
 		hosts := make([]Host, len(wave))
@@ -558,10 +614,10 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 			d.switched = append(d.switched, h)
 			mu.Unlock()
 			if err := h.Switch(sctx, d.rel); err != nil {
-				d.p.step(label, h.Name(), "FAILED to switch: %v", err)
+				d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
 				return &HostError{Host: h.Name(), Step: "switch", Err: err}
 			}
-			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
+			d.p.step(string(label), h.Name(), "current → releases/%s", d.rel)
 			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
 			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
 				return err
@@ -603,7 +659,7 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 // fail rolls back every switched host, removes the failed release from
 // the hosts, records the outcome and returns the *DeployError.
 func (d *deploy) fail(ctx context.Context, cause error) error {
-	d.phase("rollback")
+	d.phase(PhaseRollback)
 	de := &DeployError{Release: d.rel, Err: cause}
 	var he *HostError
 	var se *stepError
@@ -651,11 +707,15 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
 		} else {
 			// The next deploy, or a restart, finishes the rollback.
-			d.j.Phase = "failed"
+			d.j.Phase = journalFailed
 			if err := d.e.writeJournal(d.j); err != nil {
 				d.log.Error().Err(err).Msg("cannot keep the deploy journal")
 			}
 		}
+	}
+	if d.req.Rollback == "" && d.art != nil && d.rel != "" {
+		// Its release is removed from every host; so is its artifact.
+		d.e.removeArtifact(d.req.App.Name, d.rel)
 	}
 	if d.req.Rollback == "" { // a rollback's target is a real release; it stays
 		// Remove refuses the live release itself, so a host whose switch
@@ -697,13 +757,13 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
 		}
 		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
-		d.audit("failed", detail)
+		d.audit(audit.EventFailed, detail)
 		d.saveState(rctx)
 		var tl *TooLargeError
 		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
@@ -729,7 +789,7 @@ func (d *deploy) isSwitched(name string) bool {
 	return false
 }
 
-func (d *deploy) audit(event, detail string) {
+func (d *deploy) audit(event audit.Event, detail string) {
 	err := d.e.Audit.Append(audit.Record{Event: event, User: d.req.User, Key: d.req.Key,
 		App: d.req.App.Name, Env: d.req.Env.Name, Release: d.rel, Detail: detail})
 	if err != nil {
@@ -763,6 +823,23 @@ func (d *deploy) prune(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 	defer cancel()
+	removedAny := map[string]bool{}
+	defer func() {
+		// An artifact is kept as long as some host keeps its release; a
+		// host that could not be asked may keep any.
+		if len(d.seen) < len(d.hosts) {
+			return
+		}
+		for r := range removedAny {
+			held := false
+			for _, hs := range d.seen {
+				held = held || slices.Contains(hs.Releases, r)
+			}
+			if !held {
+				d.e.removeArtifact(d.req.App.Name, r)
+			}
+		}
+	}()
 	d.forEachHost(pctx, d.hosts, func(ctx context.Context, h Host) error {
 		rels, err := h.Releases(ctx)
 		if err != nil {
@@ -795,6 +872,9 @@ func (d *deploy) prune(ctx context.Context) {
 			d.seen = map[string]HostState{}
 		}
 		d.seen[h.Name()] = HostState{Current: d.rel, Releases: left}
+		for _, r := range removed {
+			removedAny[r] = true
+		}
 		d.mu.Unlock()
 		return nil
 	})
@@ -875,4 +955,37 @@ func short(oid string) string {
 		return oid[:7]
 	}
 	return oid
+}
+
+// keepArtifact makes the archive of the new release its kept artifact: a
+// received one is moved there, another release's (a promotion) is linked.
+func (d *deploy) keepArtifact() error {
+	if !d.artKept {
+		return d.e.keepArtifact(d.req.App.Name, d.rel, d.art)
+	}
+	kept := d.e.artifactFile(d.req.App.Name, d.rel)
+	if err := os.Link(d.art.File, kept); err != nil {
+		return fmt.Errorf("keep artifact of %s: %w", d.rel, err)
+	}
+	d.art = &Artifact{File: kept, SHA256: d.art.SHA256, Size: d.art.Size}
+	d.artKept = false
+	return nil
+}
+
+// artifactNote is what the audit log says about the tree of a new release.
+func (d *deploy) artifactNote() string {
+	if d.art == nil {
+		return ""
+	}
+	return " artifact sha256:" + d.art.SHA256[:min(12, len(d.art.SHA256))]
+}
+
+// isArtifactRelease reports whether the release rel ("" for none) was
+// shipped from an artifact.
+func isArtifactRelease(repo, rel string) bool {
+	if rel == "" {
+		return false
+	}
+	tag, err := ReadTag(repo, rel)
+	return err == nil && tag.Artifact != ""
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // An export costs what changed, not what the tree holds. Slipway keeps the
@@ -550,12 +552,12 @@ func adoptTree(baseDir, dest string, base *keptExport, prev *Manifest, stamp int
 		damaged = fmt.Sprintf("has %d of its %d files", seen, len(base.Files))
 	}
 	if damaged != "" {
-		return damagedExport(Sanitize(damaged, 200))
+		return damagedExport(textclean.Line(damaged, 200))
 	}
 	// Last first: a directory is listed before what it holds.
 	for i := len(remove) - 1; i >= 0; i-- {
 		if err := os.Remove(remove[i]); err != nil {
-			return damagedExport(Sanitize(fmt.Sprintf("cannot remove %s: %v", remove[i][len(dest)+1:], err), 200))
+			return damagedExport(textclean.Line(fmt.Sprintf("cannot remove %s: %v", remove[i][len(dest)+1:], err), 200))
 		}
 	}
 	return nil
@@ -619,7 +621,7 @@ func pruneDirs(ctx context.Context, repo, commit, subdir string, root *os.Root, 
 			continue // not there, or holds what the commit has there now
 		}
 		if err := root.Remove(d); err != nil {
-			return fmt.Errorf("remove directory %s: %w", Sanitize(d, 100), err)
+			return fmt.Errorf("remove directory %s: %w", textclean.Line(d, 100), err)
 		}
 	}
 	return nil

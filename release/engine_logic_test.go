@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -475,5 +476,36 @@ func TestWatchChecksAtLeastOnce(t *testing.T) {
 	var he *HostError
 	if !errors.As(err, &he) || he.Step != "watch" || he.Host != "web-1" {
 		t.Fatalf("watch = %v, want a HostError for watch on web-1\n%s", err, out)
+	}
+}
+
+// An artifact is kept while some host keeps its release: pruning on one
+// host leaves it, pruning on every host removes it.
+func TestPruneRemovesArtifactsNoHostKeeps(t *testing.T) {
+	h1 := newMemHost("web-1", "v4", "v1", "v2", "v3", "v4", "v5")
+	h2 := newMemHost("web-2", "v4", "v2", "v3", "v4", "v5") // lost v1 already
+	h2.RemoveFunc = func(ctx context.Context, r string) error {
+		if r == "v2" {
+			return errFake // web-2 keeps v2
+		}
+		return h2.remove(ctx, r)
+	}
+	e := testEngine(t, h1, h2)
+	for _, rel := range []string{"v1", "v2", "v3", "v5"} {
+		if err := writeFileAtomic(e.artifactFile("shop", rel), []byte("tar"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _ := testDeploy(t, e, testEnv(nil, h1, h2), "v5", 3, h1, h2)
+	for _, h := range []*memHost{h1, h2} {
+		if err := h.Switch(context.Background(), "v5"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.prune(context.Background())
+	for rel, kept := range map[string]bool{"v1": false, "v2": true, "v3": true, "v5": true} {
+		if _, err := os.Stat(e.artifactFile("shop", rel)); (err == nil) != kept {
+			t.Errorf("artifact of %s: kept = %v, want %v", rel, err == nil, kept)
+		}
 	}
 }

@@ -307,6 +307,10 @@ func diffTree(ctx context.Context, repo, from, to, subdir string) (map[string]tr
 	return changes, attrs, nil
 }
 
+// maxPathArgs bounds the bytes of the paths an incremental export passes
+// to git archive; Linux allows 2 MiB for all arguments and environment.
+const maxPathArgs = 256 << 10
+
 // exportFrom builds the tree of commit in dest from the kept tree baseDir
 // (described by base) and the paths that changed since base.Commit. It
 // returns why it could not (the caller then makes a full export, having
@@ -315,7 +319,7 @@ func exportFrom(ctx context.Context, repo, commit, subdir, dest, baseDir string,
 	var st ExportStats
 	changes, attrs, err := diffTree(ctx, repo, base.Commit, commit, subdir)
 	if err != nil {
-		return nil, st, "cannot be compared: " + err.Error(), nil
+		return nil, st, "cannot be compared: " + textclean.Line(err.Error(), 200), nil
 	}
 	if attrs {
 		return nil, st, "has other .gitattributes", nil // they decide what each file exports to
@@ -355,6 +359,14 @@ func exportFrom(ctx context.Context, repo, commit, subdir, dest, baseDir string,
 			blobs[p] = treeEntry{mode: e.Mode} // no blob id: the bytes are re-read
 			write = append(write, p)
 		}
+	}
+	// The paths are arguments of git archive: stay far below ARG_MAX.
+	argBytes := 0
+	for _, p := range write {
+		argBytes += len(subdir) + len(p) + 2
+	}
+	if argBytes > maxPathArgs {
+		return nil, st, "differs in too many files", nil
 	}
 	if limit > 0 {
 		var size int64

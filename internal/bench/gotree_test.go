@@ -284,7 +284,7 @@ func (s *scenario) shellRollback(rel string) time.Duration {
 // rollbacks measures rounds rollbacks per side, from the live release to
 // the one before and (Slipway and shell) forward again. Capistrano's
 // rollback removes the release it leaves, so it deploys again (not
-// measured) before its next round.
+// measured) before its next round, if there is one.
 func (s *scenario) rollbacks(rounds int) {
 	f := s.f
 	f.git("fetch", "-q", "deploy", "--tags")
@@ -304,7 +304,9 @@ func (s *scenario) rollbacks(rounds int) {
 				line = append(line, fmt.Sprintf("shell %.2fs %.1f sessions/host", a.secs, a.sessions))
 			case capSide:
 				a := s.measure("rollback/capistrano", f.capRollbackOK)
-				f.capDeployOK()
+				if i < rounds-1 {
+					f.capDeployOK()
+				}
 				line = append(line, fmt.Sprintf("capistrano %.2fs %.1f sessions/host", a.secs, a.sessions))
 			}
 		}

@@ -118,6 +118,10 @@ type scenario struct {
 	next    int    // the next release number
 	commit  string // the newest commit
 	peakMB  float64
+	// steps holds Slipway's own export and slowest upload per deploy,
+	// from its log, keyed like res ("first", "onefile").
+	steps map[string][]steps
+	key   string // what deployAll is measuring
 }
 
 func newScenario(b *testing.B, opt scenarioOptions) *scenario {
@@ -126,7 +130,7 @@ func newScenario(b *testing.B, opt scenarioOptions) *scenario {
 		fo.repo = goTree(b)
 	}
 	f := newFleet(b, fo)
-	s := &scenario{f: f, opt: opt, res: map[string][]sample{}, next: 1, sides: []int{slipwaySide, shellSide}}
+	s := &scenario{f: f, opt: opt, res: map[string][]sample{}, steps: map[string][]steps{}, next: 1, sides: []int{slipwaySide, shellSide}}
 	if opt.goTree {
 		s.changed = filepath.Join(f.work, goTreeChanged)
 	} else {
@@ -193,7 +197,12 @@ func (s *scenario) deploy(side int, rel, prev string) time.Duration {
 	f := s.f
 	switch side {
 	case slipwaySide:
-		return f.pushOK(rel).dur
+		f.readLog()
+		d := f.pushOK(rel).dur
+		if s.key != "" {
+			s.steps[s.key] = append(s.steps[s.key], stepsOf(f.readLog(), rel))
+		}
+		return d
 	case shellSide:
 		d, _ := f.baseline(s.commit, rel, prev)
 		return d
@@ -229,6 +238,7 @@ func (s *scenario) deployAll(key string, first int) {
 		prev = ""
 	}
 	rel, marker := s.release()
+	s.key = key
 	var line []string
 	for j := range s.sides {
 		side := s.sides[(first+j)%len(s.sides)]
@@ -451,6 +461,19 @@ func (s *scenario) report() {
 		fmt.Fprintf(&table, "| %s | %d | %.2f | %s | %s | %s | %s | %.1f / %s / %s |\n", r.name, s.opt.hosts, sw,
 			cell(sh, okSh, "%.2f"), cell(cp, okCap, "%.2f"), cell(sw/sh, okSh, "%.2f"), cell(sw/cp, okCap, "%.2f"),
 			ss, cell(shs, okSh, "%.1f"), cell(cps, okCap, "%.1f"))
+	}
+	for _, key := range []string{"first", "onefile"} {
+		var export, upload []float64
+		for _, st := range s.steps[key] {
+			export = append(export, st.export.Seconds())
+			upload = append(upload, st.uploadMax.Seconds())
+		}
+		if len(export) == 0 {
+			continue
+		}
+		b.ReportMetric(median(export), key+"-export-s")
+		b.ReportMetric(median(upload), key+"-upload-max-s")
+		fmt.Fprintf(&table, "\nSlipway's %s deploy, from its log: export %.2fs, slowest host's upload %.2fs", key, median(export), median(upload))
 	}
 	if s.peakMB > 0 {
 		b.ReportMetric(s.peakMB, "serve-peak-MB")

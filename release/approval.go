@@ -217,7 +217,9 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 		if err == nil {
 			d.hosts = append(d.hosts, h)
 			cctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			d.prev[name], err = h.Current(cctx)
+			var info HostInfo
+			info, err = h.Open(cctx)
+			d.prev[name] = info.Current
 			cancel()
 		}
 		if err != nil {
@@ -316,9 +318,9 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 		}
 		hosts = append(hosts, h)
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		cur, err := h.Current(cctx)
+		info, err := h.Open(cctx)
 		cancel()
-		if err == nil && cur == p.Release {
+		if err == nil && info.Current == p.Release {
 			return fmt.Errorf("%w: %s runs on %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
 				ErrLiveRelease, p.Release, name, p.App, p.Env)
 		}

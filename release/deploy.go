@@ -310,10 +310,22 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 			h.Close()
 		}
 	}()
-	if err := d.ship(ctx); err != nil {
+	if err := d.connectAll(ctx); err != nil {
 		return nil, d.fail(ctx, err)
 	}
-	if req.Env.Approval && req.Rollback == "" {
+	if req.Rollback != "" {
+		// A rollback goes straight to the switch: most hosts still hold
+		// the release, and Switch says which do not (see switchWaves).
+		d.presumePrev()
+		return d.goLive(ctx)
+	}
+	if err := d.open(ctx, d.hosts); err != nil {
+		return nil, d.fail(ctx, err)
+	}
+	if err := d.ship(ctx, d.hosts); err != nil {
+		return nil, d.fail(ctx, err)
+	}
+	if req.Env.Approval {
 		return d.stage(ctx)
 	}
 	return d.goLive(ctx)
@@ -346,7 +358,6 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	}
 	d.finish(ctx, time.Since(d.start))
 	d.e.clearJournal(app, env)
-	d.prune(ctx)
 	d.saveState(ctx)
 	d.afterDeploy(ctx)
 	if req.Rollback != "" {
@@ -392,41 +403,62 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 	d.e.clearPending(req.App.Name, req.Env.Name, d.rel)
 }
 
-// ship exports the tree and uploads it to every host. Nothing is live yet.
-func (d *deploy) ship(ctx context.Context) error {
-	req := d.req
-	app, env := req.App.Name, req.Env.Name
-	d.e.cleanStaging(app, env)
-	defer d.e.cleanStaging(app, env)
-
-	// Connect to every host, in parallel, and learn what each runs now.
-	var err error
+// connectAll makes a Host for every host of the environment. It starts no
+// remote session: the first one is Open, or for a rollback the switch.
+func (d *deploy) connectAll(ctx context.Context) error {
 	d.prev = make(map[string]string)
-	for _, name := range req.Env.Hosts {
-		h, err := d.e.connect(ctx, req.Env, name)
+	for _, name := range d.req.Env.Hosts {
+		h, err := d.e.connect(ctx, d.req.Env, name)
 		if err != nil {
 			d.p.step("connect", name, "FAILED: %v", err)
 			return &HostError{Host: name, Step: "connect", Err: err}
 		}
 		d.hosts = append(d.hosts, h)
 	}
-	var mu sync.Mutex
-	err = d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+	return nil
+}
+
+// open learns, in one session per host and in parallel, what each of
+// hosts runs now and holds.
+func (d *deploy) open(ctx context.Context, hosts []Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		defer cancel()
-		cur, err := h.Current(cctx)
+		info, err := h.Open(cctx)
 		if err != nil {
 			d.p.step("connect", h.Name(), "FAILED: %v", err)
 			return &HostError{Host: h.Name(), Step: "connect", Err: err}
 		}
-		mu.Lock()
-		d.prev[h.Name()] = cur
-		mu.Unlock()
+		d.mu.Lock()
+		d.prev[h.Name()] = info.Current
+		d.mu.Unlock()
 		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// presumePrev fills prev, before a rollback's switch tells the truth, with
+// what each host ran when last seen, or the live release.
+func (d *deploy) presumePrev() {
+	st, err := d.e.State(d.req.App.Name, d.req.Env.Name)
+	for _, h := range d.hosts {
+		rel := d.from
+		if err == nil {
+			if hs, ok := st.Hosts[h.Name()]; ok && hs.Current != "unknown" {
+				rel = hs.Current
+			}
+		}
+		d.prev[h.Name()] = rel
 	}
+}
+
+// ship exports the tree and uploads it to targets, which open has
+// reached. Nothing is live yet.
+func (d *deploy) ship(ctx context.Context, targets []Host) error {
+	req := d.req
+	app, env := req.App.Name, req.Env.Name
+	d.e.cleanStaging(app, env)
+	defer d.e.cleanStaging(app, env)
+	var err error
 
 	// The manifest of the release most hosts run decides mtimes (see Manifest).
 	base := majority(d.prev)
@@ -437,17 +469,6 @@ func (d *deploy) ship(ctx context.Context) error {
 			d.log.Warn().Err(err).Msg("previous manifest unreadable; uploading everything")
 		}
 		prevManifest = m
-	}
-
-	targets := d.hosts
-	if req.Rollback != "" {
-		if targets, err = d.missing(ctx); err != nil {
-			return err
-		}
-		if len(targets) == 0 {
-			d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
-			return nil
-		}
 	}
 
 	d.phase("export")
@@ -500,33 +521,36 @@ func (d *deploy) ship(ctx context.Context) error {
 	return d.prepare(ctx, targets)
 }
 
-// missing returns the hosts that no longer have the rollback target, which
-// retention removed: it is shipped again from its tag.
-func (d *deploy) missing(ctx context.Context) ([]Host, error) {
-	var mu sync.Mutex
-	var out []Host
-	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
-		lctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		defer cancel()
-		rels, err := h.Releases(lctx)
-		if err != nil {
-			return &HostError{Host: h.Name(), Step: "connect", Err: err}
-		}
-		for _, r := range rels {
-			if r == d.rel {
-				return nil
-			}
-		}
-		mu.Lock()
-		out = append(out, h)
-		mu.Unlock()
-		return nil
-	})
-	return out, err
-}
-
 // switchWaves switches the hosts wave by wave, checking health after each.
+// A rollback switches every host at once instead: its target ran there
+// before, and a switch is a rename. The hosts that no longer hold it
+// (retention removed it) get it shipped again from its tag, then switch.
 func (d *deploy) switchWaves(ctx context.Context) error {
+	if d.req.Rollback != "" {
+		missing, err := d.switchHosts(ctx, "switch", d.hosts, len(d.hosts))
+		if err != nil {
+			return err
+		}
+		// The switches told what each host ran before (d.j.Prev is d.prev).
+		if err := d.e.writeJournal(d.j); err != nil {
+			return err
+		}
+		if len(missing) == 0 {
+			d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
+			return nil
+		}
+		if err := d.open(ctx, missing); err != nil {
+			return err
+		}
+		if err := d.ship(ctx, missing); err != nil {
+			return err
+		}
+		if err := d.e.writeJournal(d.j); err != nil {
+			return err
+		}
+		_, err = d.switchHosts(ctx, "switch", missing, 0)
+		return err
+	}
 	names := make([]string, len(d.hosts))
 	byName := make(map[string]Host, len(d.hosts))
 	for i, h := range d.hosts {
@@ -547,32 +571,60 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		for j, n := range wave {
 			hosts[j] = byName[n]
 		}
-		var mu sync.Mutex
-		err := d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
-			sctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			defer cancel()
-			// Counted as switched before the attempt: a switch that fails
-			// may still have happened (the rename done, its answer lost),
-			// and switching back an unswitched host is harmless.
-			mu.Lock()
-			d.switched = append(d.switched, h)
-			mu.Unlock()
-			if err := h.Switch(sctx, d.rel); err != nil {
-				d.p.step(label, h.Name(), "FAILED to switch: %v", err)
-				return &HostError{Host: h.Name(), Step: "switch", Err: err}
-			}
-			d.p.step(label, h.Name(), "current → releases/%s", d.rel)
-			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
-			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
-				return err
-			}
-			return d.health(ctx, h)
-		})
-		if err != nil {
+		if _, err := d.switchHosts(ctx, label, hosts, 0); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// switchHosts switches hosts to the release, par at a time (0 for the
+// environment's parallelism), pruning beyond keep_releases in the same
+// session, then runs after_switch and the health check on each. It
+// returns the hosts that lack the release: nothing changed there.
+func (d *deploy) switchHosts(ctx context.Context, label string, hosts []Host, par int) (missing []Host, err error) {
+	keep := max(d.req.App.KeepReleases, 2)
+	var mu sync.Mutex
+	err = d.forEachHostN(ctx, hosts, par, func(ctx context.Context, h Host) error {
+		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
+		defer cancel()
+		// Counted as switched before the attempt: a switch that fails
+		// may still have happened (the rename done, its answer lost),
+		// and switching back an unswitched host is harmless.
+		mu.Lock()
+		d.switched = append(d.switched, h)
+		mu.Unlock()
+		res, err := h.Switch(sctx, d.rel, keep)
+		if errors.Is(err, ErrNotOnHost) && d.req.Rollback != "" {
+			mu.Lock()
+			d.switched = slices.DeleteFunc(d.switched, func(s Host) bool { return s == h })
+			missing = append(missing, h)
+			mu.Unlock()
+			return nil
+		}
+		if err != nil {
+			d.p.step(label, h.Name(), "FAILED to switch: %v", err)
+			return &HostError{Host: h.Name(), Step: "switch", Err: err}
+		}
+		d.mu.Lock()
+		d.prev[h.Name()] = res.Previous
+		if d.seen == nil {
+			d.seen = map[string]HostState{}
+		}
+		// What the host holds now, so saveState need not ask again.
+		d.seen[h.Name()] = HostState{Current: d.rel, Releases: res.Releases}
+		d.mu.Unlock()
+		d.p.step(label, h.Name(), "current → releases/%s", d.rel)
+		if len(res.Removed) > 0 {
+			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(res.Removed, " "), keep)
+		}
+		d.log.Info().Str("step", "switch").Str("host", h.Name()).Strs("pruned", res.Removed).Msg("switched")
+		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
+			return err
+		}
+		return d.health(ctx, h)
+	})
+	return missing, err
 }
 
 // health runs the environment's health check on h.
@@ -625,7 +677,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	d.forEachHost(rctx, d.switched, func(ctx context.Context, h Host) error {
 		prev := d.prev[h.Name()]
 		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		err := h.Switch(sctx, prev)
+		_, err := h.Switch(sctx, prev, 0)
 		cancel()
 		if err != nil {
 			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: `slipway check` shows it and the next deploy brings it back in line", err)
@@ -754,57 +806,19 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 	}
 }
 
-// prune removes old releases beyond keep_releases on every host, never the
-// live one nor the one it replaced.
-func (d *deploy) prune(ctx context.Context) {
-	keep := d.req.App.KeepReleases
-	if keep < 2 {
-		keep = 2
-	}
-	pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
-	defer cancel()
-	d.forEachHost(pctx, d.hosts, func(ctx context.Context, h Host) error {
-		rels, err := h.Releases(ctx)
-		if err != nil {
-			d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot list releases for pruning")
-			return nil
-		}
-		var removed []string
-		extra := len(rels) - keep
-		for _, r := range rels { // oldest first
-			if extra <= 0 {
-				break
-			}
-			if r == d.rel || r == d.prev[h.Name()] {
-				continue
-			}
-			if err := h.Remove(ctx, r); err != nil {
-				d.log.Warn().Str("host", h.Name()).Str("old", r).Err(err).Msg("cannot remove old release")
-				continue
-			}
-			removed = append(removed, r)
-			extra--
-		}
-		if len(removed) > 0 {
-			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(removed, " "), keep)
-		}
-		// What the host holds now, so saveState need not ask again.
-		left := slices.DeleteFunc(slices.Clone(rels), func(r string) bool { return slices.Contains(removed, r) })
-		d.mu.Lock()
-		if d.seen == nil {
-			d.seen = map[string]HostState{}
-		}
-		d.seen[h.Name()] = HostState{Current: d.rel, Releases: left}
-		d.mu.Unlock()
-		return nil
-	})
-}
-
 // forEachHost runs fn on hosts in parallel, at most Env.Parallelism at
 // once, and returns the first error. Hosts not yet started when a failure
 // is known are skipped.
 func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
-	par := d.req.Env.Parallelism
+	return d.forEachHostN(ctx, hosts, 0, fn)
+}
+
+// forEachHostN is forEachHost with par at a time (0 for the environment's
+// parallelism).
+func (d *deploy) forEachHostN(ctx context.Context, hosts []Host, par int, fn func(context.Context, Host) error) error {
+	if par < 1 {
+		par = d.req.Env.Parallelism
+	}
 	if par < 1 {
 		par = 10
 	}

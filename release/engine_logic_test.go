@@ -159,11 +159,11 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors is rolled back",
 			breaks: func(hs []*memHost) {
 				h := hs[1]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
-					if err := h.doSwitch(ctx, rel); err != nil || rel != "v3" {
-						return err
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+					if res, err := h.doSwitch(ctx, rel, keep); err != nil || rel != "v3" {
+						return res, err
 					}
-					return errFake // the rename happened, its answer was lost
+					return SwitchResult{}, errFake // the rename happened, its answer was lost
 				}
 			},
 			switches: map[string][]string{
@@ -177,11 +177,11 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors before the rename is switched back harmlessly",
 			breaks: func(hs []*memHost) {
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 					if rel == "v3" {
-						return errFake
+						return SwitchResult{}, errFake
 					}
-					return h.doSwitch(ctx, rel)
+					return h.doSwitch(ctx, rel, keep)
 				}
 			},
 			switches: map[string][]string{
@@ -195,14 +195,14 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			breaks: func(hs []*memHost) {
 				failHealth(hs[1])
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 					if rel == "v2" {
 						h.mu.Lock()
 						h.switches = append(h.switches, rel)
 						h.mu.Unlock()
-						return errFake
+						return SwitchResult{}, errFake
 					}
-					return h.doSwitch(ctx, rel)
+					return h.doSwitch(ctx, rel, keep)
 				}
 			},
 			switches: map[string][]string{
@@ -314,10 +314,9 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			}
 			e := testEngine(t, h)
 			d, _ := testDeploy(t, e, testEnv(nil, h), rel, tt.keep, h)
-			if err := h.Switch(context.Background(), rel); err != nil {
+			if _, err := d.switchHosts(context.Background(), "switch", d.hosts, 0); err != nil {
 				t.Fatal(err)
 			}
-			d.prune(context.Background())
 			cur, rels, _, removed := h.state()
 			if !slices.Equal(rels, tt.left) {
 				t.Errorf("host holds %q after prune (removed %q), want %q", rels, removed, tt.left)
@@ -325,9 +324,9 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			if cur != rel || slices.Contains(removed, rel) || slices.Contains(removed, tt.prev) {
 				t.Errorf("prune removed %q with %s live and %s before it", removed, rel, tt.prev)
 			}
-			// saveState learns the releases from prune, without asking again.
+			// saveState learns the releases from the switch, without asking again.
 			if seen := d.seen["web-1"]; seen.Current != rel || !slices.Equal(seen.Releases, tt.left) {
-				t.Errorf("prune recorded %+v, want current %s and releases %q", seen, rel, tt.left)
+				t.Errorf("switch recorded %+v, want current %s and releases %q", seen, rel, tt.left)
 			}
 		})
 	}
@@ -411,9 +410,9 @@ func TestSettleFinishesAnUnfinishedRollback(t *testing.T) {
 
 func TestSettleWithoutJournalTouchesNoHost(t *testing.T) {
 	h := newMemHost("web-1", "v2", "v1", "v2")
-	h.CurrentFunc = func(context.Context) (string, error) {
+	h.OpenFunc = func(context.Context) (HostInfo, error) {
 		t.Error("settle asked a host what it runs although no deploy was unfinished")
-		return "", errFake
+		return HostInfo{}, errFake
 	}
 	e := testEngine(t, h)
 	if err := e.settle(context.Background(), testEnv(nil, h)); err != nil {
@@ -428,11 +427,11 @@ func TestFailThenSettle(t *testing.T) {
 	failHealth(hosts[1])
 	web1 := hosts[0]
 	down := true
-	web1.SwitchFunc = func(ctx context.Context, rel string) error {
+	web1.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 		if rel == "v2" && down {
-			return errFake
+			return SwitchResult{}, errFake
 		}
-		return web1.doSwitch(ctx, rel)
+		return web1.doSwitch(ctx, rel, keep)
 	}
 	e := testEngine(t, hosts...)
 	env := testEnv([]string{"1", "50%", "100%"}, hosts...)

@@ -396,7 +396,9 @@ func (d *deploy) hookEnv(h Host) []string {
 	}
 	prev := ""
 	if h != nil {
+		d.mu.Lock() // a rollback's switches learn prev while hooks run
 		prev = d.prev[host]
+		d.mu.Unlock()
 	}
 	return append(env,
 		"SLIPWAY_APP="+d.req.App.Name,

@@ -53,6 +53,23 @@ func (h *Host) Log() string {
 	return string(b)
 }
 
+// Sessions counts the remote sessions (commands, rsync transfers, shells)
+// the host has started, across restarts, from its sshd log: what a deploy
+// costs in round trips, whether or not they share a connection.
+func (h *Host) Sessions() int { return h.countLog("Starting session: ") }
+
+// Logins counts the logins (SSH handshakes that authenticated) the host
+// has accepted, the rig's own readiness checks included.
+func (h *Host) Logins() int { return h.countLog("Accepted publickey for ") }
+
+func (h *Host) countLog(marker string) int {
+	b, err := os.ReadFile(h.logPath)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), marker)
+}
+
 // Start (re)starts the host on the same port with the same host key and waits
 // until it accepts a login with the real ssh client. The port is not held
 // while the host is down, so another process could take it in between; Start
@@ -261,7 +278,8 @@ func (h *Host) sshdConfig(port int) string {
 		"Subsystem sftp internal-sftp",
 		"MaxStartups 100",
 		"MaxSessions 100",
-		"LogLevel INFO",
+		// VERBOSE logs "Starting session" for each session (Sessions).
+		"LogLevel VERBOSE",
 		"AllowUsers " + h.User,
 		"UseDNS no",
 		"PrintMotd no",

@@ -99,7 +99,7 @@ type memHost struct {
 func newMemHost(name, current string, releases ...string) *memHost {
 	h := &memHost{current: current, releases: slices.Clone(releases)}
 	h.FakeHost = FakeHost{
-		HostName:     name,
+		HostName:   name,
 		OpenFunc:   h.open,
 		UploadFunc: h.upload,
 		SwitchFunc: h.doSwitch,

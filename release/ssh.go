@@ -30,6 +30,9 @@ type SSHOptions struct {
 	// Group is the process group every ssh and rsync joins, so that a
 	// restart after a crash can stop them (see ProcGroup); nil for none.
 	Group *ProcGroup
+	// Pool keeps connections open between deploys (needs ControlDir);
+	// nil ends each host's connection when its deploy closes it.
+	Pool *Pool
 }
 
 // SSH is a Host reached with ssh and rsync.
@@ -64,7 +67,11 @@ func SSHConnector(cfg func() *config.Config, opt SSHOptions) func(context.Contex
 		if h.IsLocal() {
 			return &Local{Path: env.Path, Group: opt.Group}, nil
 		}
-		return NewSSH(h, env.PathOn(h), opt), nil
+		s := NewSSH(h, env.PathOn(h), opt)
+		if opt.Pool != nil && opt.ControlDir != "" {
+			opt.Pool.use(s)
+		}
+		return s, nil
 	}
 }
 
@@ -94,7 +101,11 @@ func (s *SSH) sshArgs() []string {
 		args = append(args, "-i", s.opt.KeyFile)
 	}
 	if s.opt.ControlDir != "" {
-		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.opt.ControlDir+"/%C", "-o", "ControlPersist=60")
+		persist := 60
+		if s.opt.Pool != nil {
+			persist = max(int(s.opt.Pool.idle().Seconds()), 1)
+		}
+		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.opt.ControlDir+"/%C", "-o", "ControlPersist="+strconv.Itoa(persist))
 	}
 	if s.port != "" {
 		args = append(args, "-p", s.port)
@@ -379,18 +390,14 @@ mv "$2" ".$2.removing" && rm -rf ".$2.removing"`, s.path, rel)
 	return err
 }
 
-// Close ends the shared connection.
+// Close ends the shared connection, unless a Pool keeps it warm for the
+// next deploy.
 func (s *SSH) Close() error {
-	if s.opt.ControlDir == "" {
-		return nil
+	if s.opt.Pool == nil {
+		// "stop", not "exit": the master serves other deploys to the
+		// same host too; it ends once their sessions have.
+		s.control("stop")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// "stop", not "exit": the master serves other deploys to the same
-	// host too; it ends once their sessions have.
-	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "stop", s.host)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	s.opt.Group.run(cmd) // no master running is fine
 	return nil
 }
 
@@ -405,16 +412,17 @@ func shellQuote(s string) string {
 // contact. With replace, a key recorded before is forgotten first (the
 // host was reinstalled).
 func (s *SSH) Trust(ctx context.Context, replace bool) error {
-	name := s.host
-	if s.port != "" && s.port != "22" {
-		name = "[" + s.host + "]:" + s.port
-	}
+	name := s.knownName()
 	if replace && s.opt.KnownHosts != "" {
 		cmd := exec.CommandContext(ctx, "ssh-keygen", "-R", name, "-f", s.opt.KnownHosts)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		cmd.Run() // nothing recorded yet is fine
 	}
-	args := s.sshArgs()
+	// Never through a master the daemon keeps warm: that connection was
+	// verified against the key being replaced.
+	direct := *s
+	direct.opt.ControlDir = ""
+	args := direct.sshArgs()
 	for i, a := range args {
 		if a == "StrictHostKeyChecking=yes" {
 			args[i] = "StrictHostKeyChecking=accept-new"

@@ -108,6 +108,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer group.Close()
 	opt.Group = group
+	// Connections to recently deployed hosts stay open between deploys.
+	opt.Pool = release.NewPool(64, 10*time.Minute)
+	defer opt.Pool.Close()
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,
 		Log:     log,
@@ -127,7 +130,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	if cfg.Listen == "" {
 		// Behind another git server only: its hooks are the way in.
-		go reloadOnHangup(ctx, srv, *path, embedded, log)
+		go reloadOnHangup(ctx, srv, opt.Pool, *path, embedded, log)
 		log.Info().Str("external_socket", cfg.External.Socket).Str("identity", cfg.External.Identity).
 			Str("data_dir", cfg.DataDir).Str("version", srv.Version).Msg("slipway serving hooks of another git server; no SSH listener")
 		fmt.Fprintf(os.Stdout, "Slipway %s takes pushes from another git server's hooks on %s (no SSH listener).\nData directory: %s\nConfiguration: %s\n",
@@ -145,7 +148,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	// The dashboard stays up while running deploys finish.
 	defer stopDashboard()
-	go reloadOnHangup(ctx, srv, *path, embedded, log)
+	go reloadOnHangup(ctx, srv, opt.Pool, *path, embedded, log)
 
 	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).
 		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
@@ -205,7 +208,7 @@ func socketPath(dataDir string) string {
 	return filepath.Join(os.TempDir(), "slipway-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
-func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, embedded bool, log zerolog.Logger) {
+func reloadOnHangup(ctx context.Context, srv *gitserver.Server, pool *release.Pool, path string, embedded bool, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -227,6 +230,7 @@ func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, emb
 			log.Warn().Msg("listen, http.listen and data_dir changes take effect on restart")
 		}
 		srv.SetConfig(cfg)
+		pool.Retain(cfg) // hosts no environment names any more
 		log.Info().Int("users", len(cfg.Users)).Int("apps", len(cfg.Apps)).Msg("configuration reloaded")
 	}
 }

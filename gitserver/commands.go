@@ -171,8 +171,12 @@ func (c *command) apps(name string) ([]string, bool) {
 	return out, true
 }
 
-// history reads an app's releases; an app never pushed has none.
+// history reads an app's releases; an app never pushed has none. It
+// waits for the bookkeeping of deploys that gave their verdict already
+// (notes, host state), so status, releases and rollback read what they
+// wrote.
 func (c *command) history(app string) ([]*release.Release, error) {
+	c.s.Engine.Wait(app, "")
 	repo := c.s.repoDir(app)
 	if _, err := os.Stat(repo); err != nil {
 		return nil, nil
@@ -422,6 +426,7 @@ func (c *command) log(args []string) int {
 			return exitUsage
 		}
 	}
+	c.s.Engine.Wait(app, "") // the records of deploys that gave their verdict
 	recs, err := c.s.Engine.Audit.Read(*n, func(r audit.Record) bool { return app == "" || r.App == app })
 	if err != nil {
 		fmt.Fprintln(c.errw, "slipway: cannot read the audit log; the server log has details")

@@ -355,6 +355,9 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	}
 	dir := s.repoDir(app)
 	if service == "upload-pack" {
+		// A fetch right after a push gets the notes its deploy writes
+		// after the verdict.
+		s.Engine.Wait(app, "")
 		if _, err := os.Stat(dir); err != nil {
 			fmt.Fprintf(stderr, "slipway: %s has no repository yet; the first git push creates it\n", app)
 			return 1

@@ -306,9 +306,12 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 
 	defer func() {
-		for _, h := range d.hosts {
-			h.Close()
-		}
+		// After the bookkeeping, which may still need them.
+		d.e.later(app, env, func() {
+			for _, h := range d.hosts {
+				h.Close()
+			}
+		})
 	}()
 	if err := d.connectAll(ctx); err != nil {
 		return nil, d.fail(ctx, err)
@@ -356,29 +359,73 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	if err := d.e.writeJournal(d.j); err != nil {
 		d.log.Error().Err(err).Msg("cannot update the deploy journal")
 	}
-	d.finish(ctx, time.Since(d.start))
-	d.e.clearJournal(app, env)
-	d.saveState(ctx)
-	d.afterDeploy(ctx)
+	dur := time.Since(d.start)
+	d.moveBranch(ctx)
+	// A staged release made live by a rollback (possible only while the
+	// environment has no approval) no longer waits for one.
+	d.e.clearPending(app, env, d.rel)
 	if req.Rollback != "" {
-		d.audit("rolled-back", "live again in "+seconds(time.Since(d.start)))
+		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(dur))
 	} else {
-		d.audit("deployed", "live in "+seconds(time.Since(d.start)))
+		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(dur))
 	}
-	if req.Rollback != "" {
-		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
-	} else {
-		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(time.Since(d.start)))
+	d.log.Info().Dur("duration", dur).Bool("rollback", req.Rollback != "").Msg("deploy finished")
+	d.obs.end(d.rel, OutcomeLive, dur)
+	// The verdict goes to the pusher now; the rest is the daemon's.
+	d.later(ctx, func(ctx context.Context) {
+		d.record(ctx, dur)
+		d.e.clearJournal(app, env)
+		d.saveState(ctx)
+		d.afterDeploy(ctx)
+		if req.Rollback != "" {
+			d.audit("rolled-back", "live again in "+seconds(dur))
+		} else {
+			d.audit("deployed", "live in "+seconds(dur))
+		}
+	})
+	return &Result{Release: d.rel, Duration: dur}, nil
+}
+
+// later queues what is left of the deploy once its verdict is known (see
+// Engine.later). Its lines go to the daemon log: the pusher has gone.
+func (d *deploy) later(ctx context.Context, fn func(context.Context)) {
+	d.p = &printer{w: logLines{d.log}, secrets: d.p.secrets}
+	ctx = context.WithoutCancel(ctx)
+	d.e.later(d.req.App.Name, d.req.Env.Name, func() { fn(ctx) })
+}
+
+// logLines logs each line written to it, for output nobody reads live.
+type logLines struct{ log zerolog.Logger }
+
+func (l logLines) Write(b []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+		l.log.Info().Str("line", line).Msg("after the verdict")
 	}
-	d.log.Info().Dur("duration", time.Since(d.start)).Bool("rollback", req.Rollback != "").Msg("deploy finished")
-	d.obs.end(d.rel, OutcomeLive, time.Since(d.start))
-	return &Result{Release: d.rel, Duration: time.Since(d.start)}, nil
+	return len(b), nil
+}
+
+// bookkeepingFailed records a failure of the work done after the verdict
+// in the daemon log and the audit log: nobody is there to read it live.
+func (d *deploy) bookkeepingFailed(what string, err error) {
+	d.log.Error().Err(err).Msg(what)
+	if aerr := d.e.Audit.Append(audit.Record{Event: "bookkeeping", User: d.req.User, App: d.req.App.Name,
+		Env: d.req.Env.Name, Release: d.rel, Detail: Sanitize(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
+		d.log.Error().Err(aerr).Msg("cannot write the audit log")
+	}
 }
 
 // finish moves the branch and records the outcome of a release that is
 // live on every host. A restart runs it again for a journal left in phase
 // "finishing" (see completeJournal), so each step tolerates having run.
 func (d *deploy) finish(ctx context.Context, dur time.Duration) {
+	d.moveBranch(ctx)
+	d.e.clearPending(d.req.App.Name, d.req.Env.Name, d.rel)
+	d.record(ctx, dur)
+}
+
+// moveBranch moves the deploy branch to the live commit, before the
+// verdict: the pusher's ok says the ref moved.
+func (d *deploy) moveBranch(ctx context.Context) {
 	req := d.req
 	if head, _ := BranchHead(req.Repo, req.Env.Branch); head != req.Commit {
 		if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
@@ -388,6 +435,11 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 			d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
 		}
 	}
+}
+
+// record writes the outcome of a live release to the history.
+func (d *deploy) record(ctx context.Context, dur time.Duration) {
+	req := d.req
 	if req.Rollback != "" {
 		d.event(ctx, req.Commit, OutcomeLive, "rolled back from "+orNone(d.from))
 		if d.from != "" {
@@ -398,9 +450,6 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 	} else {
 		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
 	}
-	// A staged release made live by a rollback (possible only while the
-	// environment has no approval) no longer waits for one.
-	d.e.clearPending(req.App.Name, req.Env.Name, d.rel)
 }
 
 // connectAll makes a Host for every host of the environment. It starts no
@@ -754,9 +803,6 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
 		}
-		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
-		d.audit("failed", detail)
-		d.saveState(rctx)
 		var tl *TooLargeError
 		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
 		switch {
@@ -767,6 +813,17 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		default:
 			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 		}
+		// What the switches saw is out of date after switching back:
+		// saveState asks the hosts again.
+		d.mu.Lock()
+		d.seen = nil
+		d.mu.Unlock()
+		// The verdict goes to the pusher now; the rest is the daemon's.
+		d.later(ctx, func(ctx context.Context) {
+			d.event(ctx, d.req.Commit, OutcomeFailed, detail)
+			d.audit("failed", detail)
+			d.saveState(ctx)
+		})
 	}
 	d.obs.end(d.rel, OutcomeFailed, time.Since(d.start))
 	return de
@@ -802,7 +859,7 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 	defer mu.Unlock()
 	ev := Event{Release: rel, Env: d.req.Env.Name, Outcome: outcome, Time: time.Now(), User: d.req.User, Detail: detail}
 	if err := recordEvent(ctx, d.req.Repo, commit, ev); err != nil {
-		d.log.Error().Err(err).Msg("cannot record release outcome")
+		d.bookkeepingFailed("cannot record "+rel+" "+outcome+" in the history", err)
 	}
 }
 

@@ -28,7 +28,7 @@ func testEngine(t *testing.T, hosts ...*memHost) *Engine {
 	for _, h := range hosts {
 		byName[h.Name()] = h
 	}
-	return &Engine{
+	e := &Engine{
 		DataDir: t.TempDir(),
 		Log:     zerolog.Nop(),
 		Connect: func(_ context.Context, _ *config.Environment, name string) (Host, error) {
@@ -39,6 +39,9 @@ func testEngine(t *testing.T, hosts ...*memHost) *Engine {
 			return h, nil
 		},
 	}
+	// Bookkeeping after a verdict writes to DataDir until it is done.
+	t.Cleanup(func() { e.Wait("", "") })
+	return e
 }
 
 // testEnv is shop/production on hosts, switched in waves one host at a

@@ -79,6 +79,8 @@ func (f *sshFleet) deploy(t *testing.T, files map[string]string, rollback string
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out.String())
 	}
+	// What the pusher does not wait for: notes, the state file.
+	f.e.Wait("shop", "production")
 	f.head = req.Commit
 	return res
 }

@@ -76,6 +76,6 @@ func (d *deploy) saveState(ctx context.Context) {
 		err = writeFileAtomic(d.e.stateFile(app, env), data, 0o644)
 	}
 	if err != nil {
-		d.log.Warn().Err(err).Msg("cannot save host state")
+		d.bookkeepingFailed("cannot save the host state", err)
 	}
 }

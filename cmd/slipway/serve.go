@@ -135,7 +135,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 			Str("data_dir", cfg.DataDir).Str("version", srv.Version).Msg("slipway serving hooks of another git server; no SSH listener")
 		fmt.Fprintf(os.Stdout, "Slipway %s takes pushes from another git server's hooks on %s (no SSH listener).\nData directory: %s\nConfiguration: %s\n",
 			versionString(), cfg.External.Socket, cfg.DataDir, cfg.File)
-		return srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
+		err := srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
+		engine.Wait("", "")
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -157,7 +159,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stdout, "Dashboard: %s\n", dashURL)
 	}
 	err = srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
-	// Deploys have ended: their last notifications get a bounded time.
+	// Deploys have ended; what they left for after their verdicts ends
+	// too, and their last notifications get a bounded time.
+	engine.Wait("", "")
 	engine.Notify.Close(notifyDrainTimeout)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -477,5 +478,44 @@ func TestWatchChecksAtLeastOnce(t *testing.T) {
 	var he *HostError
 	if !errors.As(err, &he) || he.Step != "watch" || he.Host != "web-1" {
 		t.Fatalf("watch = %v, want a HostError for watch on web-1\n%s", err, out)
+	}
+}
+
+// A rollback switches every host at once, whatever parallelism says: each
+// host's switch waits here until all of them have started.
+func TestRollbackSwitchesEveryHostAtOnce(t *testing.T) {
+	hosts := fourHosts()
+	var started sync.WaitGroup
+	started.Add(len(hosts))
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+	for _, h := range hosts {
+		h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+			started.Done()
+			select {
+			case <-all:
+			case <-time.After(time.Minute): // only a broken run waits this long
+				return SwitchResult{}, errors.New("the other hosts' switches did not start alongside")
+			}
+			return h.doSwitch(ctx, rel, keep)
+		}
+	}
+	e := testEngine(t, hosts...)
+	env := testEnv([]string{"1", "50%", "100%"}, hosts...) // parallelism 1, three waves
+	d, out := testDeploy(t, e, env, "v1", 5, hosts...)
+	d.req.Rollback = "v1"
+	if err := d.switchWaves(context.Background()); err != nil {
+		t.Fatalf("switchWaves = %v\n%s", err, out)
+	}
+	for _, h := range hosts {
+		if cur, _, _, _ := h.state(); cur != "v1" {
+			t.Errorf("%s runs %q, want v1", h.Name(), cur)
+		}
+		if d.prev[h.Name()] != "v2" {
+			t.Errorf("prev of %s = %q, want v2 as its switch told", h.Name(), d.prev[h.Name()])
+		}
+	}
+	if strings.Contains(out.String(), "wave") {
+		t.Errorf("a rollback went in waves:\n%s", out)
 	}
 }

@@ -223,6 +223,12 @@ func testHostContract(t *testing.T, h Host, dir string) {
 		if _, err := h.Upload(ctx, src, "v5", "v4"); err != nil {
 			t.Fatal(err)
 		}
+		// Directories Slipway did not make are neither counted nor touched.
+		for _, n := range []string{"v0", "v1.bak", "v01", "v1234567890", "vendor"} {
+			if err := os.Mkdir(filepath.Join(dir, "releases", n), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// v1 v2 v4 v5, v2 live: keeping 2 leaves v5 and v2, the one it replaced.
 		res, err := h.Switch(ctx, "v5", 2)
 		if err != nil {
@@ -236,6 +242,12 @@ func testHostContract(t *testing.T, h Host, dir string) {
 		}
 		// Open sweeps what a deletion left (and waits for nothing).
 		waitGone(t, filepath.Join(dir, "releases"), ".v1.removing", ".v4.removing")
+		for _, n := range []string{"v0", "v1.bak", "v01", "v1234567890", "vendor"} {
+			if _, err := os.Stat(filepath.Join(dir, "releases", n)); err != nil {
+				t.Errorf("pruning touched releases/%s: %v", n, err)
+			}
+			os.Remove(filepath.Join(dir, "releases", n))
+		}
 	})
 
 	t.Run("switch to none removes current", func(t *testing.T) {

@@ -293,10 +293,14 @@ fi
 echo "previous=$prev"
 cd releases 2>/dev/null || exit 0
 set --
-for r in v*; do [ -d "$r" ] && set -- "$@" "${r#v}"; done
-n=$#
-extra=$((n - keep))
+for r in v*; do
+	n=${r#v}
+	case "$n" in "" | 0* | *[!0-9]*) continue ;; esac
+	[ ${#n} -le 9 ] && [ -d "$r" ] && set -- "$@" "$n"
+done
+extra=$(($# - keep))
 doomed=
+[ $# -gt 0 ] || exit 0
 for num in $(printf '%s\n' "$@" | sort -n); do
 	r="v$num"
 	if [ "$keep" -gt 0 ] && [ "$extra" -gt 0 ] && [ "$r" != "$rel" ] && [ "releases/$r" != "$prev" ]; then
@@ -333,10 +337,15 @@ func (s *SSH) Switch(ctx context.Context, rel string, keep int) (SwitchResult, e
 				// counts as none to go back to.
 				res.Previous, _ = releaseFromTarget(v)
 			}
-		case "removed":
-			res.Removed = append(res.Removed, v)
-		case "release":
-			res.Releases = append(res.Releases, v)
+		case "removed", "release":
+			if _, ok := ParseRelease(v); !ok {
+				continue
+			}
+			if k == "removed" {
+				res.Removed = append(res.Removed, v)
+			} else {
+				res.Releases = append(res.Releases, v)
+			}
 		}
 	}
 	return res, nil

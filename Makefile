@@ -35,14 +35,14 @@ test: deps
 test-package:
 	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
 
-# Fuzzes what parses untrusted input: the config loader, ref and repository names, ssh commands,
-# the proc-receive hook protocol and output masking. make test runs each
+# Fuzzes what parses untrusted input: the config loader, ref and repository names, ssh commands, artifact archives,
+# the proc-receive hook protocol, output masking and the text cleaner. make test runs each
 # for a count of inputs, not a duration: go1.26's fuzz coordinator can
 # report a spurious "context deadline exceeded" when a duration ends on a
 # busy machine (golang/go#75804). `make fuzz FUZZTIME=1m` runs them longer.
 # Crashers are written to testdata/fuzz and become regression tests.
 FUZZTIME ?= 50000x
-FUZZ_TARGETS = ./config:FuzzParse ./config:FuzzParseInvariants ./config:FuzzValidBranch ./config:FuzzLocate ./gitserver:FuzzAppFromPath ./gitserver:FuzzCommand ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker ./hooks:FuzzTail
+FUZZ_TARGETS = ./internal/textclean:FuzzLine ./release:FuzzScanArchive ./config:FuzzParse ./config:FuzzParseInvariants ./config:FuzzValidBranch ./config:FuzzLocate ./gitserver:FuzzAppFromPath ./gitserver:FuzzCommand ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker ./hooks:FuzzTail
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -15,21 +15,45 @@ import (
 	"time"
 )
 
+// Event names what happened. The audit log is read by people and by
+// scripts (`ssh … log --json`), so the names are fixed.
+type Event string
+
+// The events of the audit log.
+const (
+	EventPush       Event = "push"        // a ref update arrived
+	EventRefused    Event = "refused"     // a push or command was refused
+	EventDeploy     Event = "deploy"      // a deploy started
+	EventDeployed   Event = "deployed"    // it went live
+	EventFailed     Event = "failed"      // it failed and was rolled back
+	EventRollback   Event = "rollback"    // a rollback started
+	EventRolledBack Event = "rolled-back" // a rollback made the release live again
+	EventStaged     Event = "staged"      // a release waits for approval
+	EventApproved   Event = "approved"    // an approver made it live
+	EventRejected   Event = "rejected"    // an approver, or expiry, dropped it
+	EventSecrets    Event = "secrets"     // secrets were set or unset
+	EventCommand    Event = "command"     // an ssh command that changes something ran
+	EventUnchanged  Event = "unchanged"   // a push changed nothing under an environment's subdir
+	EventCache      Event = "cache"       // a build cache was cleared
+	EventLocked     Event = "locked"      // an environment was locked against deploys
+	EventUnlocked   Event = "unlocked"    // and unlocked
+	EventForced     Event = "forced"      // an admin deployed into a locked environment
+	// EventBookkeeping is work after a deploy's verdict that failed (its
+	// after_deploy, a history note, the host state file); the deploy stands.
+	EventBookkeeping Event = "bookkeeping"
+)
+
 // Record is one event.
 type Record struct {
-	Time time.Time `json:"time"`
-	// Event is one of push, refused, deploy, deployed, failed, rollback,
-	// rolled-back (a rollback made the release live again), staged,
-	// approved, rejected, secrets, command, unchanged (a push that
-	// changed nothing under an environment's subdir), cache (cleared).
-	Event   string `json:"event"`
-	User    string `json:"user,omitempty"`
-	Key     string `json:"key,omitempty"` // SHA256 fingerprint of the signing key
-	App     string `json:"app,omitempty"`
-	Env     string `json:"env,omitempty"`
-	Release string `json:"release,omitempty"`
-	Ref     string `json:"ref,omitempty"`
-	Detail  string `json:"detail,omitempty"`
+	Time    time.Time `json:"time"`
+	Event   Event     `json:"event"`
+	User    string    `json:"user,omitempty"`
+	Key     string    `json:"key,omitempty"` // SHA256 fingerprint of the signing key
+	App     string    `json:"app,omitempty"`
+	Env     string    `json:"env,omitempty"`
+	Release string    `json:"release,omitempty"`
+	Ref     string    `json:"ref,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
 }
 
 // Log is an append-only file of Records. It is safe for concurrent use.

@@ -78,11 +78,15 @@ type Config struct {
 // User is someone allowed to push, identified by the SSH keys they sign in
 // with. The user name is never taken from the SSH login name.
 type User struct {
-	Name       string            `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
-	Keys       []string          `toml:"keys"`      // authorized_keys lines, without options
-	KeysFile   string            `toml:"keys_file"` // authorized_keys file; absolute after loading
-	Role       string            `toml:"role"`      // admin, deployer (default) or reader
-	PublicKeys []gossh.PublicKey `toml:"-"`         // parsed from Keys and KeysFile, without duplicates
+	Name     string   `toml:"name"`      // ^[a-z][a-z0-9._-]{0,63}$, unique
+	Keys     []string `toml:"keys"`      // authorized_keys lines, without options
+	KeysFile string   `toml:"keys_file"` // authorized_keys file; absolute after loading
+	Role     string   `toml:"role"`      // admin, deployer (default) or reader
+	// ArtifactOnly limits the user to `ssh … artifact`: their git pushes
+	// are refused, so a CI key that ships built artifacts cannot push
+	// code. Allowed for deployers only.
+	ArtifactOnly bool              `toml:"artifact_only,omitempty"`
+	PublicKeys   []gossh.PublicKey `toml:"-"` // parsed from Keys and KeysFile, without duplicates
 }
 
 // SSH is how Slipway reaches remote hosts. Paths are absolute after
@@ -482,6 +486,14 @@ func (c *Config) User(name string) (*User, bool) {
 func (c *Config) CanPush(user string) bool {
 	u, ok := c.User(user)
 	return ok && (u.Role == RoleAdmin || u.Role == RoleDeployer)
+}
+
+// ArtifactOnly reports whether user may deploy only artifacts (see
+// User.ArtifactOnly): CanPush and CanDeploy still say where, but git
+// pushes are refused.
+func (c *Config) ArtifactOnly(user string) bool {
+	u, ok := c.User(user)
+	return ok && u.ArtifactOnly
 }
 
 // CanDeploy reports whether user may deploy and roll back env: admins

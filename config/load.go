@@ -295,6 +295,19 @@ func (t *table) str(name string, dst *string) {
 	*dst = s
 }
 
+func (t *table) boolean(name string, dst *bool) {
+	v, p, ok := t.get(name)
+	if !ok {
+		return
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.d.typeError(p, "true or false", v)
+		return
+	}
+	*dst = b
+}
+
 func (t *table) integer(name string, dst *int) {
 	v, p, ok := t.get(name)
 	if !ok {
@@ -461,6 +474,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 				ut.str("keys_file", &u.KeysFile)
 				u.Role = RoleDeployer
 				ut.str("role", &u.Role)
+				ut.boolean("artifact_only", &u.ArtifactOnly)
 				ut.finish(nil)
 			}
 		}

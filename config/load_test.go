@@ -284,6 +284,21 @@ keys = ["KEY2", "KEY3", "KEY2"]
 			},
 		},
 		{
+			name: "an artifact-only deployer",
+			src: aliceUser + `
+[[users]]
+name = "ci"
+keys = ["KEY2"]
+artifact_only = true
+`,
+			check: func(t *testing.T, c *Config) {
+				if c.ArtifactOnly("alice") || !c.ArtifactOnly("ci") || !c.CanPush("ci") {
+					t.Errorf("ArtifactOnly(alice) = %v, ArtifactOnly(ci) = %v, CanPush(ci) = %v; want false, true, true",
+						c.ArtifactOnly("alice"), c.ArtifactOnly("ci"), c.CanPush("ci"))
+				}
+			},
+		},
+		{
 			name: "notify defaults and events",
 			src: `
 [[notify]]
@@ -452,6 +467,19 @@ keys = ["KEY1"]
 name = "alice" # <-
 keys = ["KEY2"]
 `, "users[1].name", `user "alice" is already declared at users[0] (line 2)`},
+		{"artifact_only not a boolean", `
+[[users]]
+name = "ci"
+keys = ["KEY1"]
+artifact_only = "yes" # <-
+`, "users[0].artifact_only", `must be true or false (got the string "yes")`},
+		{"artifact_only for an admin", `
+[[users]]
+name = "ci"
+keys = ["KEY1"]
+role = "admin"
+artifact_only = true # <-
+`, "users[0].artifact_only", `is for deployers only: user "ci" has role "admin"`},
 		{"user without keys", `
 [[users]]
 name = "alice"

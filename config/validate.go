@@ -192,6 +192,8 @@ func (d *decoder) checkUsers(c *Config) {
 		who := fmt.Sprintf("user %q", u.Name)
 		if u.Role != RoleAdmin && u.Role != RoleDeployer && u.Role != RoleReader {
 			d.errorf(up.key("role"), `%q is not a role: use "admin", "deployer" or "reader"`, u.Role)
+		} else if u.ArtifactOnly && u.Role != RoleDeployer {
+			d.errorf(up.key("artifact_only"), `is for deployers only: user %q has role %q; an artifact-only key is a deployer's (role = "deployer")`, u.Name, u.Role)
 		}
 		switch prev, dup := names[u.Name]; {
 		case u.Name == "":

@@ -29,7 +29,7 @@ func (c *command) cache(args []string) int {
 	var locked *release.LockedError
 	switch {
 	case errors.As(err, &locked):
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "cache clear: " + err.Error()})
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "cache clear: " + err.Error()})
 		fmt.Fprintf(c.errw, "slipway: %s/%s is being deployed by %s since %s (%s); clear the cache when it has finished\n",
 			app.Name, env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)
 		return exitFailed
@@ -38,7 +38,7 @@ func (c *command) cache(args []string) int {
 		fmt.Fprintf(c.errw, "slipway: cannot clear the cache of %s/%s; the server log has details\n", app.Name, env.Name)
 		return exitFailed
 	}
-	c.s.audit(audit.Record{Event: "cache", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "cleared " + st.String()})
+	c.s.audit(audit.Record{Event: audit.EventCache, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: "cleared " + st.String()})
 	if st.Files == 0 {
 		fmt.Fprintf(c.out, "cache of %s/%s was already empty\n", app.Name, env.Name)
 		return exitOK

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   secrets set APP ENV NAME                    set a secret; the value is read from stdin
   secrets list APP ENV                        secret names (never values)
   secrets unset APP ENV NAME                  remove a secret
-` + cacheHelp + `  whoami                                      your user and key
+` + cacheHelp + artifactHelp + `  whoami                                      your user and key
   version                                     the server's version
   help                                        this text
 
@@ -78,7 +79,7 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 				// It may be a secret's value: never repeat it.
 				fmt.Fprintf(c.errw, "slipway: argument %d is too long or has control characters; a long value goes on stdin: secrets set APP ENV NAME < file\n", i)
 			} else {
-				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", printable(a))
+				fmt.Fprintf(c.errw, "slipway: argument %q is too long or has control characters\n", textclean.Line(a, 80))
 			}
 			return exitUsage
 		}
@@ -112,8 +113,10 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 		return c.unlock(args[1:])
 	case "cache":
 		return c.cache(args[1:])
+	case "artifact":
+		return c.artifact(stdin, args[1:])
 	default:
-		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", printable(args[0]))
+		fmt.Fprintf(c.errw, "slipway: unknown command %q; try: help\n", textclean.Line(args[0], 80))
 		return exitUsage
 	}
 }
@@ -133,7 +136,7 @@ func (c *command) parse(fs *flag.FlagSet, args []string, maxPos int) ([]string, 
 		args = fs.Args()[1:]
 	}
 	if len(pos) > maxPos {
-		fmt.Fprintf(c.errw, "slipway: %s: unexpected argument %q\n", fs.Name(), printable(pos[maxPos]))
+		fmt.Fprintf(c.errw, "slipway: %s: unexpected argument %q\n", fs.Name(), textclean.Line(pos[maxPos], 80))
 		return nil, false
 	}
 	return pos, true
@@ -145,7 +148,7 @@ func (c *command) apps(name string) ([]string, bool) {
 	cfg := c.s.Config()
 	if name != "" {
 		if _, ok := cfg.App(name); !ok || !config.ValidName(name) {
-			fmt.Fprintf(c.errw, "slipway: no app %q\n", printable(name))
+			fmt.Fprintf(c.errw, "slipway: no app %q\n", textclean.Line(name, 80))
 			return nil, false
 		}
 		return []string{name}, true
@@ -263,7 +266,7 @@ func (c *command) status(args []string) int {
 			}
 			es.Lock = c.lockStatus(name, envName)
 			if l, ok := locks[name+"/"+envName]; ok {
-				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: l.Phase}
+				es.Deploy = &DeployStatus{User: l.User, Release: l.Release, Since: l.Since.UTC(), Phase: string(l.Phase)}
 			}
 			state, err := c.s.Engine.State(name, envName)
 			unseen := "never seen"
@@ -397,14 +400,20 @@ func (c *command) releases(args []string) int {
 	}
 	// Columns sized so that a row fits 100 columns with typical names.
 	tw := tabwriter.NewWriter(c.out, 0, 4, 1, ' ', 0)
-	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
+	fmt.Fprintln(tw, "APP\tRELEASE\tENV\tCOMMIT\tFROM\tSUBJECT\tBY\tWHEN\tTOOK\tOUTCOME\tON HOSTS")
 	for _, ar := range all {
 		for _, r := range ar.Releases {
 			outcome := r.Outcome
 			if r.Reason != "" && (r.Outcome == release.OutcomeFailed || r.Outcome == release.OutcomeRolledBack) {
 				outcome += ": " + r.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), clip(r.Subject, 16),
+			from := "git"
+			if r.Artifact != "" {
+				// Enough of the checksum to compare with sha256sum's.
+				sum := strings.TrimPrefix(r.Artifact, "sha256:")
+				from = "artifact:" + sum[:min(8, len(sum))]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clip(ar.App, 10), r.Name, clip(r.Env, 10), shortID(r.Commit), from, clip(r.Subject, 16),
 				clip(r.User, 8), r.Time.UTC().Format("01-02 15:04"), orDash(r.Duration), clip(outcome, 20), clip(orDash(strings.Join(ar.OnHosts[r.Name], ",")), 12))
 		}
 	}
@@ -473,7 +482,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	app, _ := c.s.Config().App(apps[0])
 	env, ok := app.Environment(pos[1])
 	if !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(pos[1], 80))
 		return exitUsage
 	}
 	rels, err := c.history(app.Name)
@@ -489,7 +498,7 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 			}
 		}
 		if target == nil {
-			fmt.Fprintf(c.errw, "slipway: %s has no release %q\n", app.Name, printable(pos[2]))
+			fmt.Fprintf(c.errw, "slipway: %s has no release %q\n", app.Name, textclean.Line(pos[2], 80))
 			return exitUsage
 		}
 	} else if target, err = release.PreviousLive(rels, env.Name); err != nil {
@@ -502,18 +511,16 @@ func (c *command) rollback(ctx context.Context, args []string) int {
 	p := &pushSession{identity: c.id, App: app.Name, Repo: c.s.repoDir(app.Name)}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the rollback belongs to the daemon once started.
-	c.s.deploys.Add(1)
-	done := make(chan RefResult, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		done <- c.s.deploy(c.s.ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, out)
-	}()
-	r := <-done
-	c.s.audit(audit.Record{Event: "command", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
+	var r RefResult
+	c.s.daemonWork(func() {
+		r = c.s.deploy(c.s.ctx, viaSSH, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, target.Commit, target.Name, *force, nil, out)
+	})
 	if r.Error != "" {
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback: " + r.Error})
 		fmt.Fprintf(c.errw, "slipway: %s\n", r.Error)
 		return exitFailed
 	}
+	c.s.audit(audit.Record{Event: audit.EventCommand, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: target.Name, Detail: "rollback"})
 	return exitOK
 }
 
@@ -574,10 +581,10 @@ func shortID(oid string) string {
 	return oid
 }
 
-// clip shortens text for a table column; pusher-controlled text is
-// sanitized first.
+// clip shortens text for a table column to n runes and an ellipsis;
+// pusher-controlled text is cleaned first.
 func clip(s string, n int) string {
-	return release.Sanitize(s, n)
+	return textclean.Line(s, n+1)
 }
 
 // maxSecretBytes bounds a secret value read from stdin.
@@ -609,7 +616,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 	}
 	app, _ := c.s.Config().App(appName)
 	if _, ok := app.Environment(envName); !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(envName))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(envName, 80))
 		return exitUsage
 	}
 	if env, _ := app.Environment(envName); !c.mayDeploy(app, env, "secrets "+verb) {
@@ -621,7 +628,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 		return exitFailed
 	}
 	record := func(detail string) {
-		c.s.audit(audit.Record{Event: "secrets", User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: detail})
+		c.s.audit(audit.Record{Event: audit.EventSecrets, User: c.id.User, Key: c.id.Key, App: app.Name, Env: envName, Detail: detail})
 	}
 	switch {
 	case verb == "list" && len(args) == 3:
@@ -676,7 +683,7 @@ func (c *command) secrets(stdin io.Reader, args []string) int {
 			return exitFailed
 		}
 		if !existed {
-			fmt.Fprintf(c.errw, "slipway: %s/%s has no secret %q\n", app.Name, envName, printable(args[3]))
+			fmt.Fprintf(c.errw, "slipway: %s/%s has no secret %q\n", app.Name, envName, textclean.Line(args[3], 80))
 			return exitFailed
 		}
 		record("unset " + args[3])
@@ -700,7 +707,7 @@ func (c *command) mayDeploy(app *config.App, env *config.Environment, what strin
 	if msg == "" {
 		return true
 	}
-	c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: what + ": permission denied"})
+	c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Detail: what + ": permission denied"})
 	fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 	return false
 }
@@ -781,7 +788,7 @@ func (c *command) target(pos []string) (*config.App, *config.Environment, bool) 
 	app, _ := c.s.Config().App(apps[0])
 	env, ok := app.Environment(pos[1])
 	if !ok {
-		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, printable(pos[1]))
+		fmt.Fprintf(c.errw, "slipway: %s has no environment %q\n", app.Name, textclean.Line(pos[1], 80))
 		return nil, nil, false
 	}
 	return app, env, true
@@ -800,29 +807,21 @@ func (c *command) approve(args []string) int {
 	}
 	out := &sessionWriter{w: c.out}
 	// Like a push, the deploy belongs to the daemon once approved.
-	c.s.deploys.Add(1)
-	errc := make(chan error, 1)
-	go func() {
-		defer c.s.deploys.Done()
-		_, err := c.s.Engine.Approve(c.s.ctx, c.s.Config(), app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, out)
-		errc <- err
-	}()
-	err := <-errc
-	var failed *release.DeployError
-	switch {
-	case err == nil:
+	var err error
+	c.s.daemonWork(func() {
+		_, err = c.s.Engine.Approve(c.s.ctx, release.ApprovalRequest{
+			Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
+		}, out)
+	})
+	if err == nil {
 		return exitOK
-	case errors.As(err, &failed):
-		fmt.Fprintf(c.errw, "slipway: deploy failed: %s\n", failed.Reason())
-		return exitFailed
-	case errors.Is(err, release.ErrNotApprover), errors.Is(err, release.ErrNoPending):
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
-		return exitFailed
-	default:
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
-		return exitFailed
 	}
+	r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
+	if errors.Is(err, release.ErrNotApprover) || errors.Is(err, release.ErrNoPending) {
+		c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "approve: " + err.Error()})
+	}
+	c.refuse(err, r)
+	return exitFailed
 }
 
 func (c *command) reject(args []string) int {
@@ -841,15 +840,16 @@ func (c *command) reject(args []string) int {
 		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
 		return exitFailed
 	}
-	err := c.s.Engine.Reject(c.s.ctx, app, env, c.s.repoDir(app.Name), pos[2], c.id.User, c.id.Key, release.Sanitize(*reason, 200))
-	if errors.Is(err, release.ErrLiveRelease) {
-		msg := strings.TrimPrefix(err.Error(), release.ErrLiveRelease.Error()+": ")
-		c.s.audit(audit.Record{Event: "refused", User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + msg})
-		fmt.Fprintf(c.errw, "slipway: %s\n", msg)
-		return exitFailed
-	}
+	err := c.s.Engine.Reject(c.s.ctx, release.ApprovalRequest{
+		Config: c.s.Config(), App: app, Env: env, Repo: c.s.repoDir(app.Name), Release: pos[2], User: c.id.User, Key: c.id.Key,
+		Reason: textclean.Line(*reason, 200),
+	})
 	if err != nil {
-		fmt.Fprintf(c.errw, "slipway: %v\n", err)
+		r := explain(err, viaSSH, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch})
+		if errors.Is(err, release.ErrLiveRelease) {
+			c.s.audit(audit.Record{Event: audit.EventRefused, User: c.id.User, Key: c.id.Key, App: app.Name, Env: env.Name, Release: pos[2], Detail: "reject: " + err.Error()})
+		}
+		c.refuse(err, r)
 		return exitFailed
 	}
 	fmt.Fprintf(c.out, "%s of %s/%s rejected and removed from the hosts\n", pos[2], app.Name, env.Name)

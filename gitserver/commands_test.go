@@ -58,6 +58,12 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"secrets set shop production BAD-NAME", 2, "secret name"},
 		{"log -n notanumber", 2, "invalid value"},
 		{"whoami " + strings.Repeat("x", 300), 2, "too long"},
+		{"artifact shop production", 2, "usage: artifact APP ENV --commit COMMIT"},
+		{"artifact shop --commit abcdef0", 2, "usage: artifact"},
+		{"artifact shop production --commit HEAD~1", 2, "is not a commit id"},
+		{"artifact shop production --commit 'abc;id'", 2, "is not a commit id"},
+		{"artifact shop nosuchenv --commit abcdef0", 2, "no environment"},
+		{"artifact shop production --commit abcdef0", 1, "commit abcdef0 is not on the server; push it first"},
 	}
 	for _, tt := range tests {
 		args, err := shlex.Split(tt.line, true)
@@ -78,7 +84,7 @@ func TestCommandUsageErrors(t *testing.T) {
 func FuzzCommand(f *testing.F) {
 	for _, seed := range []string{"help", "status --json", "releases shop -n 3 --env production", "log shop -n 1",
 		"rollback shop production v1 --force", "secrets list shop production", "approve shop production v9",
-		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
+		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "artifact shop production --commit abcdef0", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
 		f.Add(seed)
 	}
 	s := newCommandServer(f)

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -109,7 +110,7 @@ func externalPusher(x *config.External, uid, osName string, vars map[string]stri
 		v = strings.ToLower(v)
 	}
 	if !config.ValidUserName(v) {
-		return "", fmt.Errorf("the git server's user name %q cannot be a Slipway user name (lowercase letters, digits, '.', '_' or '-')", printable(v))
+		return "", fmt.Errorf("the git server's user name %q cannot be a Slipway user name (lowercase letters, digits, '.', '_' or '-')", textclean.Line(v, 80))
 	}
 	return v, nil
 }
@@ -233,7 +234,7 @@ func (s *Server) handleExternal(conn net.Conn) {
 
 	cfg := s.Config()
 	claim := req.External
-	log := s.Log.With().Int("uid", uid).Str("app", printable(claim.App)).Str("repo", printable(claim.Repo)).Logger()
+	log := s.Log.With().Int("uid", uid).Str("app", textclean.Line(claim.App, 80)).Str("repo", textclean.Line(claim.Repo, 80)).Logger()
 	if cfg.External == nil {
 		log.Info().Msg("external hook refused: [external] is not configured")
 		refuse("slipway does not deploy for this git server", "this deploy server takes no pushes from other git servers (no [external] in its configuration)")
@@ -253,7 +254,7 @@ func (s *Server) handleExternal(conn net.Conn) {
 	app, ok := cfg.Apps[claim.App]
 	if !ok || claim.App == config.TemplateApp || app.Repository == "" {
 		log.Info().Msg("external hook refused: no app with this repository")
-		refuse("no such app on the deploy server", fmt.Sprintf("the deploy server has no app %q with a repository on this git server; an admin sets [apps.%s] repository, then runs slipway install-hook again", printable(claim.App), printable(claim.App)))
+		refuse("no such app on the deploy server", fmt.Sprintf("the deploy server has no app %q with a repository on this git server; an admin sets [apps.%s] repository, then runs slipway install-hook again", textclean.Line(claim.App, 80), textclean.Line(claim.App, 80)))
 		return
 	}
 	if !sameRepository(claim.Repo, app.Repository) {
@@ -264,7 +265,7 @@ func (s *Server) handleExternal(conn net.Conn) {
 	id := identity{User: pusher, Key: "external " + cfg.External.Identity}
 	if !cfg.CanPush(pusher) {
 		log.Info().Str("role", roleOf(cfg, pusher)).Msg("external push refused")
-		s.audit(audit.Record{Event: "refused", User: pusher, Key: id.Key, App: app.Name, Detail: "push by a reader or unknown user"})
+		s.audit(audit.Record{Event: audit.EventRefused, User: pusher, Key: id.Key, App: app.Name, Detail: "push by a reader or unknown user"})
 		if _, known := cfg.User(pusher); !known {
 			refuse("permission denied", fmt.Sprintf("%s is not a user of the deploy server; an admin adds them to [[users]] with the deployer role", pusher))
 		} else {

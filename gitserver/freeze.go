@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/slipwayhq/slipway/release"
 )
@@ -30,7 +31,7 @@ func (c *command) lock(args []string) int {
 	if !c.mayDeploy(app, env, "lock") {
 		return exitFailed
 	}
-	f, err := c.s.Engine.Lock(app.Name, env.Name, c.id.User, c.id.Key, release.Sanitize(*reason, maxReasonBytes))
+	f, err := c.s.Engine.Lock(app.Name, env.Name, c.id.User, c.id.Key, textclean.Line(*reason, maxReasonBytes))
 	var frozen *release.FrozenError
 	switch {
 	case errors.As(err, &frozen):
@@ -80,16 +81,6 @@ func (c *command) unlock(args []string) int {
 	fmt.Fprintf(c.out, "%s/%s unlocked (locked by %s since %s: %s); deploys resume\n",
 		app.Name, env.Name, f.User, f.Since.UTC().Format("2006-01-02 15:04 MST"), f.Reason)
 	return exitOK
-}
-
-// frozenHint is the line a pusher refused by a lock reads before the
-// rejection: what still works.
-func frozenHint(e *release.FrozenError) string {
-	hint := "rollbacks still run: git push deploy +vN:rollback"
-	if e.Forceable {
-		hint += "; as an admin you may deploy anyway with git push -o force (it is recorded)"
-	}
-	return e.Freeze.Summary() + "; " + hint
 }
 
 // lockStatus is the lock of an environment for status, nil if none.

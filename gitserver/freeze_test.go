@@ -52,8 +52,8 @@ func TestLockCommands(t *testing.T) {
 			}
 		}
 	}
-	recs, err := s.Engine.Audit.Read(10, func(r audit.Record) bool { return r.Event == "locked" || r.Event == "unlocked" })
-	if err != nil || len(recs) != 2 || recs[0].Event != "unlocked" || recs[1].Detail != "incident 512" {
+	recs, err := s.Engine.Audit.Read(10, func(r audit.Record) bool { return r.Event == audit.EventLocked || r.Event == audit.EventUnlocked })
+	if err != nil || len(recs) != 2 || recs[0].Event != audit.EventUnlocked || recs[1].Detail != "incident 512" {
 		t.Errorf("audit: %+v, %v; want locked then unlocked", recs, err)
 	}
 }

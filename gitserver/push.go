@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -139,13 +140,18 @@ func (s *Server) handleHook(conn net.Conn) {
 // verdict. The deploy belongs to the daemon: it runs to the end (or rolls
 // back) even if the pusher goes away.
 func (s *Server) runPush(p *pushSession, req hookRequest, out *lineWriter) {
+	var report []RefResult
+	s.daemonWork(func() { report = s.handlePush(s.ctx, p, req.Commands, req.Options, out) })
+	out.send(hookMessage{Report: report, Done: true})
+}
+
+// daemonWork runs a deploy, a rollback or an approval as work of the
+// daemon: a graceful stop waits for it to end before it closes sessions.
+// It runs under the daemon's context, never the session's.
+func (s *Server) daemonWork(f func()) {
 	s.deploys.Add(1)
-	done := make(chan []RefResult, 1)
-	go func() {
-		defer s.deploys.Done()
-		done <- s.handlePush(s.ctx, p, req.Commands, req.Options, out)
-	}()
-	out.send(hookMessage{Report: <-done, Done: true})
+	defer s.deploys.Done()
+	f()
 }
 
 // handlePush decides, for each pushed ref, whether it deploys, rolls
@@ -163,15 +169,21 @@ func (s *Server) handlePush(ctx context.Context, p *pushSession, cmds []RefComma
 		}
 	}
 	log := s.Log.With().Str("app", p.App).Str("user", p.User).Str("key", p.Key).Logger()
+	if cfg.ArtifactOnly(p.User) {
+		// Also behind another git server, whose hook names the pusher.
+		fmt.Fprintln(out, artifactOnlyRefusal(p.User))
+		s.audit(audit.Record{Event: audit.EventRefused, User: p.User, Key: p.Key, App: p.App, Detail: "push by an artifact-only user"})
+		return rejectAll(cmds, "artifact_only: "+p.User+" may not push")
+	}
 	results := make([]RefResult, 0, len(cmds))
 	for _, c := range cmds {
-		log.Info().Str("ref", printable(c.Ref)).Str("old", c.Old).Str("new", c.New).Msg("push received")
-		s.audit(audit.Record{Event: "push", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: shortID(c.Old) + ".." + shortID(c.New)})
+		log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("old", c.Old).Str("new", c.New).Msg("push received")
+		s.audit(audit.Record{Event: audit.EventPush, User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: shortID(c.Old) + ".." + shortID(c.New)})
 		r := s.handleRef(ctx, p, app, c, force, out)
 		r.Ref = c.Ref
 		if r.Error != "" {
-			log.Info().Str("ref", printable(c.Ref)).Str("reason", r.Error).Msg("push refused")
-			s.audit(audit.Record{Event: "refused", User: p.User, Key: p.Key, App: p.App, Ref: printable(c.Ref), Detail: r.Error})
+			log.Info().Str("ref", textclean.Line(c.Ref, 80)).Str("reason", r.Error).Msg("push refused")
+			s.audit(audit.Record{Event: audit.EventRefused, User: p.User, Key: p.Key, App: p.App, Ref: textclean.Line(c.Ref, 80), Detail: r.Error})
 		}
 		results = append(results, r)
 	}
@@ -221,7 +233,7 @@ func (s *Server) handleRef(ctx context.Context, p *pushSession, app *config.App,
 		if err != nil {
 			return refused("only commits can be deployed")
 		}
-		r := s.deploy(ctx, p, app, env, c, commit, "", force, out)
+		r := s.deploy(ctx, viaPush, p, app, env, c, commit, "", force, nil, out)
 		if r.Error == "" && commit != c.New {
 			r.NewOID = commit
 		}
@@ -293,7 +305,7 @@ func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config
 		fmt.Fprintln(out, msg)
 		return refused("permission denied: roll back " + env.Name)
 	}
-	r := s.deploy(ctx, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, out)
+	r := s.deploy(ctx, viaPush, p, app, env, RefCommand{Ref: "refs/heads/" + env.Branch}, rel.Commit, rel.Name, force, nil, out)
 	if r.Error != "" {
 		return r
 	}
@@ -345,7 +357,11 @@ func peelCommit(ctx context.Context, repo, oid string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, out io.Writer) RefResult {
+// deploy runs one deploy or rollback for a push (ch viaPush) or an ssh
+// command (viaSSH): a deploy of commit, with rollback a rollback to that
+// release, with art a new release of the artifact. It says how it ended
+// as git's ref result.
+func (s *Server) deploy(ctx context.Context, ch channel, p *pushSession, app *config.App, env *config.Environment, c RefCommand, commit, rollback string, force bool, art *release.Artifact, out io.Writer) RefResult {
 	old := c.Old
 	if rollback != "" || old == "" {
 		// A rollback moves the branch from wherever it is.
@@ -358,9 +374,17 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 	if old == zeroOID {
 		old = ""
 	}
+	promote, from := rollback == "" && art == nil && commit != c.New, ""
+	if promote {
+		// The release a promotion deploys: its artifact, if it had one,
+		// is shipped again.
+		if rel, err := s.releaseForObject(ctx, p.Repo, c.New); err == nil && rel.Commit == commit {
+			from = rel.Name
+		}
+	}
 	_, err := s.Engine.Deploy(ctx, release.Request{
 		App: app, Env: env, Repo: p.Repo, Commit: commit, Old: old, User: p.User, Key: p.Key,
-		Rollback: rollback, Force: force, Promote: rollback == "" && commit != c.New,
+		Rollback: rollback, Force: force, Promote: promote, From: from, Artifact: art,
 		MaxReleaseSize: int64(s.Config().MaxReleaseSize),
 		Admin:          roleOf(s.Config(), p.User) == config.RoleAdmin,
 	}, out)
@@ -374,57 +398,20 @@ func (s *Server) deploy(ctx context.Context, p *pushSession, app *config.App, en
 		}
 		return res
 	}
-	var locked *release.LockedError
-	var failed *release.DeployError
-	var notApproved *release.NotApprovedError
+	r := explain(err, ch, explainTarget{App: app.Name, Env: env.Name, Branch: env.Branch, Rollback: rollback})
 	var damaged *release.FileError
-	var frozen *release.FrozenError
-	var noSubdir *release.SubdirError
 	switch {
-	case errors.As(err, &frozen):
-		fmt.Fprintln(out, frozenHint(frozen))
-		return refused(frozen.Error())
-	case errors.As(err, &locked):
-		fmt.Fprintf(out, "%s is being deployed by %s since %s (%s); push again when it has finished\n",
-			env.Name, locked.Holder.User, locked.Holder.Since.Format("15:04:05 MST"), locked.Holder.Release)
-		return refused(fmt.Sprintf("%s is locked by %s's deploy", env.Name, locked.Holder.User))
-	case errors.As(err, &noSubdir):
-		fmt.Fprintf(out, "%v\n", noSubdir)
-		return refused(noSubdir.Short())
-	case errors.Is(err, release.ErrBranchMoved):
-		fmt.Fprintf(out, "branch %s moved while you pushed; fetch, then push again\n", env.Branch)
-		return refused("branch moved; fetch and push again")
-	case errors.As(err, &failed):
-		if rollback != "" {
-			return refused("rollback failed: " + failed.Reason())
-		}
-		return refused("deploy failed: " + failed.Reason())
 	case errors.As(err, &damaged):
 		s.Log.Error().Str("app", app.Name).Str("env", env.Name).Str("file", damaged.Path).Err(damaged.Err).Msg("deploy refused: " + damaged.Kind + " file damaged")
-		fmt.Fprintf(out, "%s\n", damaged)
-		return refused(fmt.Sprintf("the %s file of %s is damaged; an operator must fix or remove it", damaged.Kind, env.Name))
-	case errors.Is(err, release.ErrUnsettled):
-		fmt.Fprintf(out, "%v\n", err)
-		return refused("an earlier deploy is not rolled back on every host yet")
-	case errors.Is(err, release.ErrPending):
-		fmt.Fprintf(out, "%v\n", err)
-		return refused("a release waits for approval in " + env.Name)
-	case errors.As(err, &notApproved):
-		fmt.Fprintf(out, "%s\n", notApproved.Error())
-		return refused(notApproved.Short())
-	case errors.Is(err, release.ErrNeverLive):
-		fmt.Fprintf(out, "%s\n", strings.TrimPrefix(err.Error(), release.ErrNeverLive.Error()+": "))
-		return refused(rollback + " never went live; force it with git push -o force or rollback --force")
-	default:
-		if rollback != "" {
-			s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")
-			fmt.Fprintf(out, "rollback refused: %v\n", err)
-			return refused("rollback refused")
-		}
+	case r.Internal:
 		s.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("deploy could not start")
-		fmt.Fprintf(out, "deploy of %s could not start: %v\n", env.Name, err)
-		return refused("deploy failed: internal error; see the server log")
+	case rollback != "":
+		s.Log.Info().Err(err).Str("app", app.Name).Str("env", env.Name).Msg("rollback refused")
 	}
+	if r.Detail != "" {
+		fmt.Fprintln(out, r.Detail)
+	}
+	return refused(r.Short)
 }
 
 // updateRef stores a ref update that deploys nothing, refusing it if the

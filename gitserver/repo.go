@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ func AppFromPath(p string) (string, error) {
 	name = strings.TrimSuffix(name, "/")
 	name = strings.TrimSuffix(name, ".git")
 	if !config.ValidName(name) {
-		return "", fmt.Errorf("%w %q: use the app's name, like ssh://git@host:2222/shop", ErrBadRepoName, printable(p))
+		return "", fmt.Errorf("%w %q: use the app's name, like ssh://git@host:2222/shop", ErrBadRepoName, textclean.Line(p, 80))
 	}
 	return name, nil
 }
@@ -114,22 +115,4 @@ func (s *Server) installHook(exe string) error {
 // the slipway binary) are ever quoted this way.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// printable shows untrusted input in a message without control characters.
-func printable(s string) string {
-	const max = 80
-	var b strings.Builder
-	for i, r := range s {
-		if i >= max {
-			b.WriteString("…")
-			break
-		}
-		if r < 0x20 || r == 0x7f {
-			b.WriteString("?")
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -291,7 +292,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 // name) becomes ***.
 func loggedCommand(args []string) string {
 	if len(args) == 0 || args[0] != "secrets" {
-		return printable(strings.Join(args, " "))
+		return textclean.Line(strings.Join(args, " "), 80)
 	}
 	out := []string{"secrets"}
 	for i, a := range args[1:] {
@@ -317,7 +318,7 @@ func loggedCommand(args []string) string {
 		}
 		out = append(out, a)
 	}
-	return printable(strings.Join(out, " "))
+	return textclean.Line(strings.Join(out, " "), 80)
 }
 
 // serveGit runs the system git for a git-receive-pack or git-upload-pack
@@ -330,7 +331,7 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	}
 	app, err := AppFromPath(args[1])
 	if err != nil {
-		log.Info().Str("path", printable(args[1])).Msg("bad repository name")
+		log.Info().Str("path", textclean.Line(args[1], 80)).Msg("bad repository name")
 		fmt.Fprintln(stderr, "slipway: "+err.Error())
 		return 1
 	}
@@ -345,8 +346,14 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	// Permission first: nothing is created for someone who may not push.
 	if service == "receive-pack" && !cfg.CanPush(id.User) {
 		log.Info().Str("app", app).Msg("push refused: reader")
-		s.audit(audit.Record{Event: "refused", User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
+		s.audit(audit.Record{Event: audit.EventRefused, User: id.User, Key: id.Key, App: app, Detail: "push by a reader"})
 		fmt.Fprintf(stderr, "slipway: %s may read but not push (role %s); pushing needs the deployer or admin role\n", id.User, roleOf(cfg, id.User))
+		return 1
+	}
+	if service == "receive-pack" && cfg.ArtifactOnly(id.User) {
+		log.Info().Str("app", app).Msg("push refused: artifact-only user")
+		s.audit(audit.Record{Event: audit.EventRefused, User: id.User, Key: id.Key, App: app, Detail: "push by an artifact-only user"})
+		fmt.Fprintf(stderr, "slipway: %s\n", artifactOnlyRefusal(id.User))
 		return 1
 	}
 	if a, _ := cfg.App(app); a.Repository != "" && service == "receive-pack" {

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // maxLineRunes is the longest line Tail returns, ellipsis included.
@@ -33,11 +34,11 @@ func Tail(output []byte, n int) []string {
 		if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
 			line = line[i+1:]
 		}
-		s := strings.TrimRightFunc(sanitize(line), unicode.IsSpace)
+		s := strings.TrimRightFunc(textclean.Line(string(line), 0), unicode.IsSpace)
 		if s == "" {
 			continue
 		}
-		lines = append(lines, truncate(s, maxLineRunes))
+		lines = append(lines, textclean.Cut(s, maxLineRunes))
 	}
 	if len(lines) == 0 {
 		return nil
@@ -46,119 +47,4 @@ func Tail(output []byte, n int) []string {
 		lines[i], lines[j] = lines[j], lines[i]
 	}
 	return lines
-}
-
-// sanitize removes terminal escape sequences (CSI, OSC, DCS and the other
-// string controls, two- and three-byte ESC sequences, and their 8-bit C1
-// forms), control characters and hidden formatting characters from one line.
-func sanitize(line []byte) string {
-	var b strings.Builder
-	b.Grow(len(line))
-	for i := 0; i < len(line); {
-		r, size := utf8.DecodeRune(line[i:])
-		switch {
-		case r == 0x1b:
-			i = skipEscape(line, i+1)
-			continue
-		case r == 0x9b: // CSI
-			i = skipCSI(line, i+size)
-			continue
-		case r == 0x90 || r == 0x98 || r == 0x9d || r == 0x9e || r == 0x9f: // DCS, SOS, OSC, PM, APC
-			i = skipString(line, i+size)
-			continue
-		case r == '\t':
-			b.WriteByte(' ')
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
-		case unicode.IsControl(r), isHiddenFormat(r):
-			// dropped
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// skipEscape returns the index just past the escape sequence whose ESC byte
-// precedes line[i].
-func skipEscape(line []byte, i int) int {
-	if i >= len(line) {
-		return i
-	}
-	switch c := line[i]; {
-	case c == '[':
-		return skipCSI(line, i+1)
-	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
-		return skipString(line, i+1)
-	case c >= 0x20 && c <= 0x2f: // intermediates, then a final byte: ESC ( B
-		for i < len(line) && line[i] >= 0x20 && line[i] <= 0x2f {
-			i++
-		}
-		if i < len(line) {
-			i++
-		}
-		return i
-	default: // ESC c, ESC 7, ...
-		return i + 1
-	}
-}
-
-// skipCSI skips parameter and intermediate bytes and the final byte.
-func skipCSI(line []byte, i int) int {
-	for i < len(line) && line[i] >= 0x20 && line[i] <= 0x3f {
-		i++
-	}
-	if i < len(line) && line[i] >= 0x40 && line[i] <= 0x7e {
-		i++
-	}
-	return i
-}
-
-// skipString skips a control string up to and including its terminator:
-// BEL, ESC \ or the 8-bit ST. An unterminated string runs to the line's end.
-func skipString(line []byte, i int) int {
-	for i < len(line) {
-		switch {
-		case line[i] == 0x07:
-			return i + 1
-		case line[i] == 0x1b && i+1 < len(line) && line[i+1] == '\\':
-			return i + 2
-		case line[i] == 0xc2 && i+1 < len(line) && line[i+1] == 0x9c:
-			return i + 2
-		}
-		i++
-	}
-	return i
-}
-
-// isHiddenFormat reports formatting characters that make text display
-// differently from how it is stored: bidirectional controls, which reorder
-// it, and the Unicode line and paragraph separators, which some viewers
-// treat as line breaks.
-func isHiddenFormat(r rune) bool {
-	switch {
-	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029:
-		return true
-	case r >= 0x202a && r <= 0x202e:
-		return true
-	case r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
-}
-
-// truncate cuts s to at most limit runes, the last being "…" when cut.
-func truncate(s string, limit int) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == limit-1 {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 func TestTail(t *testing.T) {
@@ -73,9 +75,12 @@ func FuzzTail(f *testing.F) {
 				t.Errorf("blank line returned")
 			}
 			for _, r := range line {
-				if unicode.IsControl(r) || isHiddenFormat(r) {
+				if unicode.IsControl(r) {
 					t.Errorf("control %U in %q", r, line)
 				}
+			}
+			if clean := textclean.Line(line, 0); clean != line {
+				t.Errorf("line %q is not clean: %q", line, clean)
 			}
 		}
 	})

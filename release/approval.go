@@ -47,14 +47,11 @@ type NotApprovedError struct {
 func (e *NotApprovedError) Error() string {
 	switch e.State {
 	case "waiting":
-		return fmt.Sprintf("%s is waiting for approval in %s and a rollback cannot make it live; an approver other than %s must run ssh <server> approve %s %s %s",
-			e.Release, e.Env, e.Pusher, e.App, e.Env, e.Release)
+		return fmt.Sprintf("%s is waiting for approval in %s and a rollback cannot make it live", e.Release, e.Env)
 	case "rejected":
-		return fmt.Sprintf("%s was not approved for %s (%s); push its commit again and have an approver run ssh <server> approve %s %s",
-			e.Release, e.Env, e.Detail, e.App, e.Env)
+		return fmt.Sprintf("%s was not approved for %s (%s)", e.Release, e.Env, e.Detail)
 	default:
-		return fmt.Sprintf("%s was never approved for %s; push it again and have an approver run ssh <server> approve %s %s",
-			e.Release, e.Env, e.App, e.Env)
+		return fmt.Sprintf("%s was never approved for %s", e.Release, e.Env)
 	}
 }
 
@@ -67,6 +64,39 @@ func (e *NotApprovedError) Short() string {
 }
 
 func (e *NotApprovedError) Is(target error) bool { return target == ErrNotApproved }
+
+// PendingError refuses a deploy while another release of the environment
+// waits for approval: it must not slip past it, nor replace it.
+type PendingError struct {
+	Pending Pending
+}
+
+func (e *PendingError) Error() string {
+	p := e.Pending
+	return fmt.Sprintf("%s by %s since %s waits for approval in %s", p.Release, p.User, p.StagedAt.UTC().Format("2006-01-02 15:04 MST"), p.Env)
+}
+
+func (e *PendingError) Is(target error) bool { return target == ErrPending }
+
+// LiveReleaseError refuses to reject a release that is, or has been, live:
+// only a release waiting for approval can be rejected.
+type LiveReleaseError struct {
+	App, Env, Release string
+	Live              bool   // it is the live release now
+	Host              string // a host found running it, if that is how
+}
+
+func (e *LiveReleaseError) Error() string {
+	switch {
+	case e.Host != "":
+		return fmt.Sprintf("%s runs on %s, so it cannot be rejected", e.Release, e.Host)
+	case e.Live:
+		return fmt.Sprintf("%s is live in %s, so it cannot be rejected", e.Release, e.Env)
+	}
+	return fmt.Sprintf("%s has been live in %s already, so it cannot be rejected; only a release waiting for approval can", e.Release, e.Env)
+}
+
+func (e *LiveReleaseError) Is(target error) bool { return target == ErrLiveRelease }
 
 // checkApproved is the rule every way of making an existing release live
 // again goes through (a rollback by push or over SSH, with or without
@@ -147,16 +177,30 @@ func (d *deploy) stage(ctx context.Context) (*Result, error) {
 	// Staged releases change no host's current: nothing to undo on a crash.
 	d.e.clearJournal(p.App, p.Env)
 	d.event(ctx, req.Commit, OutcomePending, "staged on "+count(len(d.hosts), "host")+", waiting for approval")
-	d.audit("staged", "waiting for approval until "+p.Expires.Format(time.RFC3339))
+	d.audit(audit.EventStaged, "waiting for approval until "+p.Expires.Format(time.RFC3339))
 	d.p.line("%s is staged on %s, waiting for approval (until %s):", d.rel, count(len(d.hosts), "host"), p.Expires.Format("2006-01-02 15:04 MST"))
 	d.p.line("  ssh <server> approve %s %s %s", p.App, p.Env, d.rel)
 	d.obs.end(d.rel, OutcomePending, time.Since(d.start))
 	return &Result{Release: d.rel, Duration: time.Since(d.start), Pending: true}, nil
 }
 
+// ApprovalRequest is an approver's answer to a staged release: approve
+// it (Engine.Approve) or reject it (Engine.Reject).
+type ApprovalRequest struct {
+	Config  *config.Config // the configuration in force: who may approve
+	App     *config.App
+	Env     *config.Environment
+	Repo    string // the app's bare repository
+	Release string // "v7"
+	User    string // who approves or rejects
+	Key     string // the fingerprint of the key they signed with
+	Reason  string // Reject: why, already cleaned for display
+}
+
 // Approve makes a pending release live: migrate, waves, health checks and
 // rollback on failure, streamed to out (the approver's terminal).
-func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.App, env *config.Environment, repo, rel, approver, key string, out io.Writer) (*Result, error) {
+func (e *Engine) Approve(ctx context.Context, req ApprovalRequest, out io.Writer) (*Result, error) {
+	cfg, app, env, repo, rel, approver, key := req.Config, req.App, req.Env, req.Repo, req.Release, req.User, req.Key
 	unlock, err := e.lock(app.Name, env.Name, approver)
 	if err != nil {
 		return nil, err
@@ -179,7 +223,7 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	if err := os.Remove(e.pendingFile(app.Name, env.Name)); err != nil {
 		return nil, err
 	}
-	e.Audit.Append(audit.Record{Event: "approved", User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
+	e.Audit.Append(audit.Record{Event: audit.EventApproved, User: approver, Key: key, App: app.Name, Env: env.Name, Release: rel, Detail: "pushed by " + p.User})
 	// The history keeps the approval too: if this deploy fails, the
 	// release may still be rolled back to later (see checkApproved).
 	mu := e.appMutex(app.Name)
@@ -190,8 +234,8 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 		e.Log.Error().Err(err).Str("app", app.Name).Str("env", env.Name).Str("release", rel).Msg("cannot record the approval")
 	}
 
-	req := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
-	d, done, err := e.newDeploy(req, out)
+	dreq := Request{App: app, Env: env, Repo: repo, Commit: p.Commit, Old: p.Old, User: p.User, Key: p.Key}
+	d, done, err := e.newDeploy(dreq, out)
 	if err == nil {
 		d.action, d.actor = ActionApprove, approver
 	}
@@ -203,7 +247,7 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 	d.log = d.log.With().Str("release", rel).Str("approver", approver).Logger()
 	d.e.setLockRelease(app.Name, env.Name, rel)
 	d.j = &journal{App: app.Name, Env: env.Name, Repo: repo, Release: rel, Commit: p.Commit, User: p.User,
-		Hosts: env.Hosts, Prev: p.Prev, Phase: "switch", Started: d.start}
+		Hosts: env.Hosts, Prev: p.Prev, Phase: journalSwitch, Started: d.start}
 	d.p.line("%s → %s: %s approved by %s (pushed by %s)", app.Name, env.Name, rel, approver, p.User)
 	defer func() {
 		for _, h := range d.hosts {
@@ -238,7 +282,8 @@ func (e *Engine) Approve(ctx context.Context, cfg *config.Config, app *config.Ap
 
 // Reject drops a pending release: its directories are removed from the
 // hosts and the history records why.
-func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Environment, repo, rel, user, key, reason string) error {
+func (e *Engine) Reject(ctx context.Context, req ApprovalRequest) error {
+	app, env, repo, rel, user, key, reason := req.App, req.Env, req.Repo, req.Release, req.User, req.Key, req.Reason
 	unlock, err := e.lock(app.Name, env.Name, user)
 	if err != nil {
 		return err
@@ -259,11 +304,9 @@ func (e *Engine) Reject(ctx context.Context, app *config.App, env *config.Enviro
 		// without Approve (while the environment had no approval).
 		e.clearPending(app.Name, env.Name, rel)
 		if live := LiveRelease(rels, env.Name); live != nil && live.Name == rel {
-			return fmt.Errorf("%w: %s is live in %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
-				ErrLiveRelease, rel, env.Name, app.Name, env.Name)
+			return &LiveReleaseError{App: app.Name, Env: env.Name, Release: rel, Live: true}
 		}
-		return fmt.Errorf("%w: %s has been live in %s already, so it cannot be rejected; only a release waiting for approval can",
-			ErrLiveRelease, rel, env.Name)
+		return &LiveReleaseError{App: app.Name, Env: env.Name, Release: rel}
 	}
 	p, err := e.pendingFor(ctx, app, env, repo, rel)
 	if err != nil {
@@ -321,8 +364,7 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 		info, err := h.Open(cctx)
 		cancel()
 		if err == nil && info.Current == p.Release {
-			return fmt.Errorf("%w: %s runs on %s, so it cannot be rejected; to take it off, roll back: ssh <server> rollback %s %s",
-				ErrLiveRelease, p.Release, name, p.App, p.Env)
+			return &LiveReleaseError{App: p.App, Env: p.Env, Release: p.Release, Live: true, Host: name}
 		}
 	}
 	for _, h := range hosts {
@@ -336,12 +378,13 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 	if err := os.Remove(e.pendingFile(p.App, p.Env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	e.removeArtifact(p.App, p.Release)
 	repo := filepath.Join(e.DataDir, "repos", p.App+".git")
 	ev := Event{Release: p.Release, Env: p.Env, Outcome: OutcomeFailed, Time: time.Now(), User: user, Detail: "not approved: " + why}
 	if err := recordEvent(ctx, repo, p.Commit, ev); err != nil {
 		e.Log.Error().Err(err).Msg("cannot record the outcome")
 	}
-	e.Audit.Append(audit.Record{Event: "rejected", User: user, Key: key, App: p.App, Env: p.Env, Release: p.Release, Detail: why})
+	e.Audit.Append(audit.Record{Event: audit.EventRejected, User: user, Key: key, App: p.App, Env: p.Env, Release: p.Release, Detail: why})
 	e.Log.Info().Str("app", p.App).Str("env", p.Env).Str("release", p.Release).Str("why", why).Msg("pending release dropped")
 	return nil
 }

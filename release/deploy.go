@@ -1,10 +1,13 @@
 package release
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +48,13 @@ type Request struct {
 	// Promote marks a deploy of a commit that is already a release (a
 	// release tag pushed to a deploy branch); hooks see SLIPWAY_ACTION=promote.
 	Promote bool
+	// From names the release a promotion deploys (the tag pushed); a
+	// release shipped from an artifact is promoted with the same artifact.
+	From string
+	// Artifact, when set, is the tree of the new release instead of
+	// Commit's (ssh … artifact; see Engine.ReceiveArtifact). The deploy
+	// keeps it as the release's artifact once the release is tagged.
+	Artifact *Artifact
 	// MaxReleaseSize bounds the export of Commit in bytes
 	// (max_release_size); 0 means no limit.
 	MaxReleaseSize int64
@@ -149,8 +159,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 		return nil, err
 	}
 	if err == nil && req.Rollback == "" {
-		return nil, fmt.Errorf("%w: %s by %s since %s; approve or reject it first: ssh <server> approve|reject %s %s %s",
-			ErrPending, p.Release, p.User, p.StagedAt.Format("2006-01-02 15:04 MST"), p.App, p.Env, p.Release)
+		return nil, &PendingError{Pending: *p}
 	}
 	head, err := BranchHead(req.Repo, req.Env.Branch)
 	if err != nil {
@@ -159,7 +168,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	if head != req.Old {
 		return nil, fmt.Errorf("%w: %s is at %s now, not at %s", ErrBranchMoved, req.Env.Branch, short(head), short(req.Old))
 	}
-	if req.Env.Subdir != "" {
+	// An artifact is the whole tree of its release: the subdir of the
+	// commit has no say in what it holds.
+	if req.Env.Subdir != "" && req.Artifact == nil && !isArtifactRelease(req.Repo, cmp.Or(req.Rollback, req.From)) {
 		if res, err := e.checkSubdir(ctx, req, out); res != nil || err != nil {
 			return res, err
 		}
@@ -170,6 +181,21 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 			return nil, err
 		}
 	}
+	// A rollback or a promotion of a release shipped from an artifact
+	// ships that artifact again, or is refused if it is gone.
+	art, kept := req.Artifact, false
+	if src := cmp.Or(req.Rollback, req.From); src != "" && art == nil {
+		tag, err := ReadTag(req.Repo, src)
+		if err != nil {
+			return nil, err
+		}
+		if tag.Artifact != "" {
+			if art, err = e.keptArtifact(req.App.Name, src, tag.Artifact); err != nil {
+				return nil, err
+			}
+			kept = true
+		}
+	}
 
 	d, done, err := e.newDeploy(req, out)
 	if err != nil {
@@ -177,6 +203,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	}
 	defer done()
 	d.from = from
+	d.art, d.artKept = art, kept
 	d.log = d.log.With().Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -228,8 +255,10 @@ type deploy struct {
 
 	rel      string
 	action   Action
-	actor    string // who makes it happen: the pusher, or the approver
-	from     string // rollback only: the live release being replaced
+	actor    string    // who makes it happen: the pusher, or the approver
+	from     string    // rollback only: the live release being replaced
+	art      *Artifact // the tree comes from this archive, not from git
+	artKept  bool      // art is another release's kept archive (a promotion or the rollback target's)
 	secrets  map[string]string
 	j        *journal
 	hosts    []Host
@@ -239,9 +268,10 @@ type deploy struct {
 	mu           sync.Mutex
 	healthResult map[string]string    // host → "ok" or "failed: ..."
 	seen         map[string]HostState // host → what it runs, learned after the switch
+	pruned       map[string]bool      // releases a switch removed from some host
 }
 
-func (d *deploy) phase(p string) {
+func (d *deploy) phase(p Phase) {
 	d.e.setPhase(d.req.App.Name, d.req.Env.Name, p)
 	d.obs.enter(p, d.rel)
 }
@@ -274,35 +304,44 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		last, err := LastRelease(req.Repo)
 		if err == nil {
 			d.rel = ReleaseName(last + 1)
-			err = CreateTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now())
+			err = createTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now(), d.art)
 		}
 		mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
+		if d.art != nil {
+			if err := d.keepArtifact(); err != nil {
+				return nil, d.fail(ctx, &stepError{step: "export", err: err})
+			}
+		}
 	}
 	d.e.setLockRelease(app, env, d.rel)
 	d.j = &journal{App: app, Env: env, Repo: req.Repo, Release: d.rel, Commit: req.Commit, User: req.User,
-		Hosts: req.Env.Hosts, Phase: "ship", Started: d.start, Rollback: req.Rollback != ""}
+		Hosts: req.Env.Hosts, Phase: journalShip, Started: d.start, Rollback: req.Rollback != ""}
 	if err := d.e.writeJournal(d.j); err != nil {
 		return nil, err
 	}
 	d.log = d.log.With().Str("release", d.rel).Logger()
 	d.log.Info().Str("key", req.Key).Bool("rollback", req.Rollback != "").Msg("deploy started")
 	if req.Rollback != "" {
-		d.audit("rollback", "from "+orNone(d.from))
+		d.audit(audit.EventRollback, "from "+orNone(d.from))
 	} else {
-		d.audit("deploy", short(req.Commit))
+		d.audit(audit.EventDeploy, short(req.Commit)+d.artifactNote())
 	}
 
 	plural := ""
 	if n := len(req.Env.Hosts); n > 1 {
 		plural = ", " + count(n, "host")
 	}
+	what := ""
+	if d.art != nil {
+		what = fmt.Sprintf(", artifact %s sha256 %s", humanBytes(d.art.Size), d.art.short())
+	}
 	if req.Rollback != "" {
-		d.p.line("%s → %s: rollback to %s (%s %q) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, orNone(d.from), plural)
+		d.p.line("%s → %s: rollback to %s (%s %q%s) by %s, replacing %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, orNone(d.from), plural)
 	} else {
-		d.p.line("%s → %s: release %s (%s %q) by %s%s", app, env, d.rel, short(req.Commit), Sanitize(subject, 72), req.User, plural)
+		d.p.line("%s → %s: release %s (%s %q%s) by %s%s", app, env, d.rel, short(req.Commit), textclean.Line(subject, 72), what, req.User, plural)
 	}
 
 	defer func() {
@@ -341,7 +380,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	app, env := req.App.Name, req.Env.Name
 	err := d.migrate(ctx)
 	if err == nil {
-		d.j.Prev, d.j.Phase = d.prev, "switch"
+		d.j.Prev, d.j.Phase = d.prev, journalSwitch
 		err = d.e.writeJournal(d.j)
 	}
 	if err == nil {
@@ -355,7 +394,7 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	}
 	// Every host runs the release. From here a restart completes the
 	// deploy (branch and history) rather than undoing it.
-	d.j.Phase, d.j.Old, d.j.From = "finishing", req.Old, d.from
+	d.j.Phase, d.j.Old, d.j.From = journalFinishing, req.Old, d.from
 	if err := d.e.writeJournal(d.j); err != nil {
 		d.log.Error().Err(err).Msg("cannot update the deploy journal")
 	}
@@ -375,15 +414,35 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	d.later(ctx, func(ctx context.Context) {
 		d.record(ctx, dur)
 		d.e.clearJournal(app, env)
+		d.pruneArtifacts()
 		d.saveState(ctx)
 		d.afterDeploy(ctx)
 		if req.Rollback != "" {
-			d.audit("rolled-back", "live again in "+seconds(dur))
+			d.audit(audit.EventRolledBack, "live again in "+seconds(dur))
 		} else {
-			d.audit("deployed", "live in "+seconds(dur))
+			d.audit(audit.EventDeployed, "live in "+seconds(dur))
 		}
 	})
 	return &Result{Release: d.rel, Duration: dur}, nil
+}
+
+// pruneArtifacts removes the kept artifacts of releases that the switches
+// pruned from every host. A host whose holdings are unknown may keep any.
+func (d *deploy) pruneArtifacts() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.seen) < len(d.hosts) {
+		return
+	}
+	for r := range d.pruned {
+		held := false
+		for _, hs := range d.seen {
+			held = held || slices.Contains(hs.Releases, r)
+		}
+		if !held {
+			d.e.removeArtifact(d.req.App.Name, r)
+		}
+	}
 }
 
 // later queues what is left of the deploy once its verdict is known (see
@@ -408,8 +467,8 @@ func (l logLines) Write(b []byte) (int, error) {
 // in the daemon log and the audit log: nobody is there to read it live.
 func (d *deploy) bookkeepingFailed(what string, err error) {
 	d.log.Error().Err(err).Msg(what)
-	if aerr := d.e.Audit.Append(audit.Record{Event: "bookkeeping", User: d.req.User, App: d.req.App.Name,
-		Env: d.req.Env.Name, Release: d.rel, Detail: Sanitize(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
+	if aerr := d.e.Audit.Append(audit.Record{Event: audit.EventBookkeeping, User: d.req.User, App: d.req.App.Name,
+		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
 		d.log.Error().Err(aerr).Msg("cannot write the audit log")
 	}
 }
@@ -520,7 +579,7 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 		prevManifest = m
 	}
 
-	d.phase("export")
+	d.phase(PhaseExport)
 	t := time.Now()
 	xctx, cancel := context.WithTimeout(ctx, exportTimeout)
 	defer cancel()
@@ -529,8 +588,18 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 	if err != nil {
 		return &stepError{step: "export", err: err}
 	}
-	m, st, err := ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+	var m *Manifest
+	var st ExportStats
+	if d.art != nil {
+		m, st, err = ExtractArtifact(xctx, d.art, staging, prevManifest, stamp, req.MaxReleaseSize)
+		if m != nil {
+			m.Commit = req.Commit
+		}
+	} else {
+		m, st, err = ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+	}
 	if err != nil {
+		d.p.step("export", "", "FAILED: %v", err)
 		return &stepError{step: "export", err: err}
 	}
 	if req.Rollback == "" {
@@ -538,16 +607,24 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 			return &stepError{step: "export", err: err}
 		}
 	}
-	d.p.step("export", "", "ok   %s, %s  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
+	from := ""
+	if d.art != nil {
+		from = " from the artifact"
+	}
+	d.p.step("export", "", "ok   %s, %s%s  %s", count(st.Files, "file"), humanBytes(st.Bytes), from, seconds(time.Since(t)))
 	for _, s := range st.Skipped {
-		d.p.step("export", "", "note: submodule %s is not part of the release", Sanitize(s, 100))
+		d.p.step("export", "", "note: submodule %s is not part of the release", textclean.Line(s, 100))
 	}
 	d.log.Info().Str("step", "export").Int("files", st.Files).Int64("bytes", st.Bytes).Dur("duration", time.Since(t)).Msg("exported")
-	if err := d.build(ctx, staging); err != nil {
+	if d.art != nil {
+		if d.req.Env.Hooks.Build != "" {
+			d.p.step("build", "", "skipped: an artifact is built before it is sent")
+		}
+	} else if err := d.build(ctx, staging); err != nil {
 		return err
 	}
 
-	d.phase("upload")
+	d.phase(PhaseUpload)
 	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
@@ -571,34 +648,10 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 }
 
 // switchWaves switches the hosts wave by wave, checking health after each.
-// A rollback switches every host at once instead: its target ran there
-// before, and a switch is a rename. The hosts that no longer hold it
-// (retention removed it) get it shipped again from its tag, then switch.
+// A rollback switches every host at once instead (see rollbackSwitch).
 func (d *deploy) switchWaves(ctx context.Context) error {
 	if d.req.Rollback != "" {
-		missing, err := d.switchHosts(ctx, "switch", d.hosts, len(d.hosts))
-		if err != nil {
-			return err
-		}
-		// The switches told what each host ran before (d.j.Prev is d.prev).
-		if err := d.e.writeJournal(d.j); err != nil {
-			return err
-		}
-		if len(missing) == 0 {
-			d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
-			return nil
-		}
-		if err := d.open(ctx, missing); err != nil {
-			return err
-		}
-		if err := d.ship(ctx, missing); err != nil {
-			return err
-		}
-		if err := d.e.writeJournal(d.j); err != nil {
-			return err
-		}
-		_, err = d.switchHosts(ctx, "switch", missing, 0)
-		return err
+		return d.rollbackSwitch(ctx)
 	}
 	names := make([]string, len(d.hosts))
 	byName := make(map[string]Host, len(d.hosts))
@@ -611,70 +664,164 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		return &stepError{step: "plan", err: err}
 	}
 	for i, wave := range plan {
-		label := "switch"
+		label := PhaseSwitch
 		if len(plan) > 1 {
-			label = fmt.Sprintf("wave %d/%d", i+1, len(plan))
+			label = WavePhase(i+1, len(plan))
 		}
 		d.phase(label)
 		hosts := make([]Host, len(wave))
 		for j, n := range wave {
 			hosts[j] = byName[n]
 		}
-		if _, err := d.switchHosts(ctx, label, hosts, 0); err != nil {
+		if err := d.switchHosts(ctx, label, hosts); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// switchHosts switches hosts to the release, par at a time (0 for the
-// environment's parallelism), pruning beyond keep_releases in the same
-// session, then runs after_switch and the health check on each. It
-// returns the hosts that lack the release: nothing changed there.
-func (d *deploy) switchHosts(ctx context.Context, label string, hosts []Host, par int) (missing []Host, err error) {
-	keep := max(d.req.App.KeepReleases, 2)
-	var mu sync.Mutex
-	err = d.forEachHostN(ctx, hosts, par, func(ctx context.Context, h Host) error {
-		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		defer cancel()
-		// Counted as switched before the attempt: a switch that fails
-		// may still have happened (the rename done, its answer lost),
-		// and switching back an unswitched host is harmless.
-		mu.Lock()
-		d.switched = append(d.switched, h)
-		mu.Unlock()
-		res, err := h.Switch(sctx, d.rel, keep)
-		if errors.Is(err, ErrNotOnHost) && d.req.Rollback != "" {
-			mu.Lock()
-			d.switched = slices.DeleteFunc(d.switched, func(s Host) bool { return s == h })
+// rollbackSwitch switches every host at once, whatever waves and
+// parallelism say: the target ran there before, and a switch is a rename
+// (one session per host). Their lines follow in the configured order once
+// every switch has answered, so that they read the same on every run;
+// after_switch and the health check then run on each switched host,
+// parallelism at a time. Hosts that no longer hold the target (retention
+// removed it) changed nothing: it is shipped to them again from its tag,
+// then they switch like a wave.
+func (d *deploy) rollbackSwitch(ctx context.Context) error {
+	d.phase(PhaseSwitch)
+	type result struct {
+		res     SwitchResult
+		missing bool
+		err     error
+	}
+	results := make([]result, len(d.hosts))
+	var wg sync.WaitGroup
+	for i, h := range d.hosts {
+		wg.Go(func() {
+			r := &results[i]
+			r.res, r.missing, r.err = d.switchOne(ctx, h)
+		})
+	}
+	wg.Wait()
+	var missing, switched []Host
+	var first error
+	for i, h := range d.hosts {
+		r := results[i]
+		switch {
+		case r.missing:
 			missing = append(missing, h)
-			mu.Unlock()
-			return nil
+		case d.reportSwitch(PhaseSwitch, h, r.res, r.err) != nil:
+			if first == nil {
+				first = &HostError{Host: h.Name(), Step: "switch", Err: r.err}
+			}
+		default:
+			switched = append(switched, h)
 		}
-		if err != nil {
-			d.p.step(label, h.Name(), "FAILED to switch: %v", err)
-			return &HostError{Host: h.Name(), Step: "switch", Err: err}
-		}
-		d.mu.Lock()
-		d.prev[h.Name()] = res.Previous
-		if d.seen == nil {
-			d.seen = map[string]HostState{}
-		}
-		// What the host holds now, so saveState need not ask again.
-		d.seen[h.Name()] = HostState{Current: d.rel, Releases: res.Releases}
-		d.mu.Unlock()
-		d.p.step(label, h.Name(), "current → releases/%s", d.rel)
-		if len(res.Removed) > 0 {
-			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(res.Removed, " "), keep)
-		}
-		d.log.Info().Str("step", "switch").Str("host", h.Name()).Strs("pruned", res.Removed).Msg("switched")
+	}
+	if first != nil {
+		return first
+	}
+	// The switches told what each host ran before (d.j.Prev is d.prev).
+	if err := d.e.writeJournal(d.j); err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
+	}
+	err := d.forEachHost(ctx, switched, func(ctx context.Context, h Host) error {
 		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
 			return err
 		}
 		return d.health(ctx, h)
 	})
-	return missing, err
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	if err := d.open(ctx, missing); err != nil {
+		return err
+	}
+	if err := d.ship(ctx, missing); err != nil {
+		return err
+	}
+	if err := d.e.writeJournal(d.j); err != nil {
+		return err
+	}
+	return d.switchHosts(ctx, PhaseSwitch, missing)
 }
+
+// switchHosts switches hosts to the release, parallelism at a time,
+// pruning beyond keep_releases in the same session, then runs
+// after_switch and the health check on each.
+func (d *deploy) switchHosts(ctx context.Context, label Phase, hosts []Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+		res, missing, err := d.switchOne(ctx, h)
+		if missing {
+			err = fmt.Errorf("releases/%s: %w", d.rel, ErrNotOnHost)
+		}
+		if err := d.reportSwitch(label, h, res, err); err != nil {
+			return &HostError{Host: h.Name(), Step: "switch", Err: err}
+		}
+		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
+			return err
+		}
+		return d.health(ctx, h)
+	})
+}
+
+// switchOne switches h to the release, pruning beyond keep_releases, and
+// records what the switch told. A host that lacks the release reports
+// missing (a rollback only) and is not counted as switched.
+func (d *deploy) switchOne(ctx context.Context, h Host) (res SwitchResult, missing bool, err error) {
+	sctx, cancel := context.WithTimeout(ctx, switchTimeout)
+	defer cancel()
+	// Counted as switched before the attempt: a switch that fails may
+	// still have happened (the rename done, its answer lost), and
+	// switching back an unswitched host is harmless.
+	d.mu.Lock()
+	d.switched = append(d.switched, h)
+	d.mu.Unlock()
+	res, err = h.Switch(sctx, d.rel, d.keep())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if errors.Is(err, ErrNotOnHost) && d.req.Rollback != "" {
+		d.switched = slices.DeleteFunc(d.switched, func(s Host) bool { return s == h })
+		return res, true, nil
+	}
+	if err != nil {
+		return res, false, err
+	}
+	d.prev[h.Name()] = res.Previous
+	if d.seen == nil {
+		d.seen = map[string]HostState{}
+	}
+	// What the host holds now, so saveState need not ask again.
+	d.seen[h.Name()] = HostState{Current: d.rel, Releases: res.Releases}
+	if d.pruned == nil {
+		d.pruned = map[string]bool{}
+	}
+	for _, r := range res.Removed {
+		d.pruned[r] = true
+	}
+	return res, false, nil
+}
+
+// reportSwitch prints the lines of h's switch and returns its error.
+func (d *deploy) reportSwitch(label Phase, h Host, res SwitchResult, err error) error {
+	if err != nil {
+		d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
+		return err
+	}
+	d.p.step(string(label), h.Name(), "current → releases/%s", d.rel)
+	if len(res.Removed) > 0 {
+		d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(res.Removed, " "), d.keep())
+	}
+	d.log.Info().Str("step", "switch").Str("host", h.Name()).Strs("pruned", res.Removed).Msg("switched")
+	return nil
+}
+
+// keep is how many releases a switch leaves on a host.
+func (d *deploy) keep() int { return max(d.req.App.KeepReleases, 2) }
 
 // health runs the environment's health check on h.
 func (d *deploy) health(ctx context.Context, h Host) error {
@@ -704,7 +851,7 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 // fail rolls back every switched host, removes the failed release from
 // the hosts, records the outcome and returns the *DeployError.
 func (d *deploy) fail(ctx context.Context, cause error) error {
-	d.phase("rollback")
+	d.phase(PhaseRollback)
 	de := &DeployError{Release: d.rel, Err: cause}
 	var he *HostError
 	var se *stepError
@@ -752,11 +899,15 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
 		} else {
 			// The next deploy, or a restart, finishes the rollback.
-			d.j.Phase = "failed"
+			d.j.Phase = journalFailed
 			if err := d.e.writeJournal(d.j); err != nil {
 				d.log.Error().Err(err).Msg("cannot keep the deploy journal")
 			}
 		}
+	}
+	if d.req.Rollback == "" && d.art != nil && d.rel != "" {
+		// Its release is removed from every host; so is its artifact.
+		d.e.removeArtifact(d.req.App.Name, d.rel)
 	}
 	if d.req.Rollback == "" { // a rollback's target is a real release; it stays
 		// Remove refuses the live release itself, so a host whose switch
@@ -798,7 +949,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), Sanitize(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
@@ -821,7 +972,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		// The verdict goes to the pusher now; the rest is the daemon's.
 		d.later(ctx, func(ctx context.Context) {
 			d.event(ctx, d.req.Commit, OutcomeFailed, detail)
-			d.audit("failed", detail)
+			d.audit(audit.EventFailed, detail)
 			d.saveState(ctx)
 		})
 	}
@@ -838,7 +989,7 @@ func (d *deploy) isSwitched(name string) bool {
 	return false
 }
 
-func (d *deploy) audit(event, detail string) {
+func (d *deploy) audit(event audit.Event, detail string) {
 	err := d.e.Audit.Append(audit.Record{Event: event, User: d.req.User, Key: d.req.Key,
 		App: d.req.App.Name, Env: d.req.Env.Name, Release: d.rel, Detail: detail})
 	if err != nil {
@@ -867,15 +1018,7 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 // once, and returns the first error. Hosts not yet started when a failure
 // is known are skipped.
 func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
-	return d.forEachHostN(ctx, hosts, 0, fn)
-}
-
-// forEachHostN is forEachHost with par at a time (0 for the environment's
-// parallelism).
-func (d *deploy) forEachHostN(ctx context.Context, hosts []Host, par int, fn func(context.Context, Host) error) error {
-	if par < 1 {
-		par = d.req.Env.Parallelism
-	}
+	par := d.req.Env.Parallelism
 	if par < 1 {
 		par = 10
 	}
@@ -946,4 +1089,37 @@ func short(oid string) string {
 		return oid[:7]
 	}
 	return oid
+}
+
+// keepArtifact makes the archive of the new release its kept artifact: a
+// received one is moved there, another release's (a promotion) is linked.
+func (d *deploy) keepArtifact() error {
+	if !d.artKept {
+		return d.e.keepArtifact(d.req.App.Name, d.rel, d.art)
+	}
+	kept := d.e.artifactFile(d.req.App.Name, d.rel)
+	if err := os.Link(d.art.File, kept); err != nil {
+		return fmt.Errorf("keep artifact of %s: %w", d.rel, err)
+	}
+	d.art = &Artifact{File: kept, SHA256: d.art.SHA256, Size: d.art.Size}
+	d.artKept = false
+	return nil
+}
+
+// artifactNote is what the audit log says about the tree of a new release.
+func (d *deploy) artifactNote() string {
+	if d.art == nil {
+		return ""
+	}
+	return " artifact sha256:" + d.art.SHA256[:min(12, len(d.art.SHA256))]
+}
+
+// isArtifactRelease reports whether the release rel ("" for none) was
+// shipped from an artifact.
+func isArtifactRelease(repo, rel string) bool {
+	if rel == "" {
+		return false
+	}
+	tag, err := ReadTag(repo, rel)
+	return err == nil && tag.Artifact != ""
 }

@@ -62,7 +62,35 @@ type Lock struct {
 	User    string
 	Release string
 	Since   time.Time
-	Phase   string // "export", "upload", "wave 2/3", "watch", ...
+	Phase   Phase
+}
+
+// Phase is what a running deploy is doing, as status and the dashboard
+// show it.
+type Phase string
+
+// The phases of a deploy, in the order they run. Switching in waves is
+// WavePhase.
+const (
+	PhaseBuild    Phase = "build"
+	PhaseExport   Phase = "export"
+	PhaseUpload   Phase = "upload"
+	PhaseMigrate  Phase = "migrate"
+	PhaseSwitch   Phase = "switch"
+	PhaseWatch    Phase = "watch"
+	PhaseRollback Phase = "rollback"
+)
+
+// WavePhase is the phase of switching wave i of n, counted from 1:
+// "wave 2/3".
+func WavePhase(i, n int) Phase { return Phase(fmt.Sprintf("wave %d/%d", i, n)) }
+
+// Step is the step a phase belongs to: PhaseSwitch for every wave.
+func (p Phase) Step() Phase {
+	if strings.HasPrefix(string(p), "wave ") {
+		return PhaseSwitch
+	}
+	return p
 }
 
 // Sentinel errors callers match with errors.Is.
@@ -167,7 +195,7 @@ func (e *Engine) WaitContext(ctx context.Context, app, env string) bool {
 }
 
 // setPhase says what the deploy holding app/env is doing, for status.
-func (e *Engine) setPhase(app, env, phase string) {
+func (e *Engine) setPhase(app, env string, phase Phase) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if l, ok := e.locks[app+"/"+env]; ok {

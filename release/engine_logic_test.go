@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -318,7 +319,7 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			}
 			e := testEngine(t, h)
 			d, _ := testDeploy(t, e, testEnv(nil, h), rel, tt.keep, h)
-			if _, err := d.switchHosts(context.Background(), "switch", d.hosts, 0); err != nil {
+			if err := d.switchHosts(context.Background(), PhaseSwitch, d.hosts); err != nil {
 				t.Fatal(err)
 			}
 			cur, rels, _, removed := h.state()
@@ -517,5 +518,34 @@ func TestRollbackSwitchesEveryHostAtOnce(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "wave") {
 		t.Errorf("a rollback went in waves:\n%s", out)
+	}
+}
+
+// An artifact is kept while some host keeps its release: pruning on one
+// host leaves it, pruning on every host removes it.
+func TestPruneRemovesArtifactsNoHostKeeps(t *testing.T) {
+	h1 := newMemHost("web-1", "v4", "v1", "v2", "v3", "v4", "v5")
+	h2 := newMemHost("web-2", "v4", "v2", "v3", "v4", "v5") // lost v1 already
+	h2.RemoveFunc = func(ctx context.Context, r string) error {
+		if r == "v2" {
+			return errFake // web-2 keeps v2
+		}
+		return h2.remove(ctx, r)
+	}
+	e := testEngine(t, h1, h2)
+	for _, rel := range []string{"v1", "v2", "v3", "v5"} {
+		if err := writeFileAtomic(e.artifactFile("shop", rel), []byte("tar"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _ := testDeploy(t, e, testEnv(nil, h1, h2), "v5", 3, h1, h2)
+	if err := d.switchHosts(context.Background(), PhaseSwitch, d.hosts); err != nil {
+		t.Fatal(err)
+	}
+	d.pruneArtifacts()
+	for rel, kept := range map[string]bool{"v1": false, "v2": true, "v3": true, "v5": true} {
+		if _, err := os.Stat(e.artifactFile("shop", rel)); (err == nil) != kept {
+			t.Errorf("artifact of %s: kept = %v, want %v", rel, err == nil, kept)
+		}
 	}
 }

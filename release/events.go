@@ -13,7 +13,12 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
+
+// maxSubjectRunes bounds a commit subject kept in a release's history.
+const maxSubjectRunes = 200
 
 // Outcomes a release can have in an environment, as recorded in notes.
 const (
@@ -83,13 +88,16 @@ type Release struct {
 	Number   int       `json:"number"`
 	Env      string    `json:"env"`
 	Commit   string    `json:"commit"`
-	Subject  string    `json:"subject"`
+	Subject  string    `json:"subject"` // first line of the commit message, cleaned
 	User     string    `json:"user"`
 	Time     time.Time `json:"time"`
 	Outcome  string    `json:"outcome"`            // live, superseded, failed, rolled-back, interrupted, pending
 	Reason   string    `json:"reason,omitempty"`   // for failed and rolled-back
 	LiveAt   time.Time `json:"live_at,omitzero"`   // when it last went live
 	Duration string    `json:"duration,omitempty"` // of its deploy, when known
+	// Artifact is "sha256:HEX" of the archive a release was shipped from
+	// (ssh … artifact), "" for a release exported from git.
+	Artifact string `json:"artifact,omitempty"`
 	// ApprovedBy is the approver who last let it go on, "" if none did.
 	ApprovedBy string  `json:"-"`
 	Events     []Event `json:"-"`
@@ -128,9 +136,13 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 			if v, ok := strings.CutPrefix(line, "Environment: "); ok {
 				rel.Env = v
 			}
+			if v, ok := strings.CutPrefix(line, "Artifact: "); ok {
+				rel.Artifact = parseArtifactLine(v)
+			}
 		}
 		if c, err := r.CommitObject(to.Target); err == nil {
-			rel.Subject, _, _ = strings.Cut(strings.TrimSpace(c.Message), "\n")
+			subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+			rel.Subject = textclean.Line(subject, maxSubjectRunes)
 		}
 		rels = append(rels, rel)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"hash"
 	"io"
 	"io/fs"
@@ -75,7 +76,7 @@ func (e *TooLargeError) Error() string {
 	}
 	what := "the tree of " + short(e.Commit)
 	if e.Subdir != "" {
-		what = Sanitize(e.Subdir, 100) + " in " + short(e.Commit)
+		what = textclean.Line(e.Subdir, 100) + " in " + short(e.Commit)
 	}
 	return fmt.Sprintf("%s is %s in %s, over max_release_size (%s)",
 		what, humanBytes(e.Size), count(e.Files, "file"), exactBytes(e.Limit))

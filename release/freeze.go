@@ -48,10 +48,7 @@ type FrozenError struct {
 	Forceable bool
 }
 
-// Error is the sentence a pusher reads in `! [remote rejected] ... (...)`.
-func (e *FrozenError) Error() string {
-	return fmt.Sprintf("%s; deploys resume after ssh <server> unlock %s %s", e.Freeze.Summary(), e.Freeze.App, e.Freeze.Env)
-}
+func (e *FrozenError) Error() string { return e.Freeze.Summary() }
 
 func (e *FrozenError) Is(target error) bool { return target == ErrFrozen }
 
@@ -93,7 +90,7 @@ func (e *Engine) Lock(app, env, user, key, reason string) (*Freeze, error) {
 	if err := writeFileAtomic(e.freezeFile(app, env), append(data, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("lock %s/%s: %w", app, env, err)
 	}
-	e.auditAppend(audit.Record{Event: "locked", User: user, Key: key, App: app, Env: env, Detail: reason})
+	e.auditAppend(audit.Record{Event: audit.EventLocked, User: user, Key: key, App: app, Env: env, Detail: reason})
 	e.Log.Info().Str("app", app).Str("env", env).Str("user", user).Str("reason", reason).Msg("environment locked")
 	return f, nil
 }
@@ -113,7 +110,7 @@ func (e *Engine) Unlock(app, env, user, key string) (*Freeze, error) {
 	if err := os.Remove(e.freezeFile(app, env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("unlock %s/%s: %w", app, env, err)
 	}
-	e.auditAppend(audit.Record{Event: "unlocked", User: user, Key: key, App: app, Env: env,
+	e.auditAppend(audit.Record{Event: audit.EventUnlocked, User: user, Key: key, App: app, Env: env,
 		Detail: fmt.Sprintf("locked by %s since %s: %s", held.User, held.Since.UTC().Format(time.RFC3339), held.Reason)})
 	e.Log.Info().Str("app", app).Str("env", env).Str("user", user).Str("locked_by", held.User).Msg("environment unlocked")
 	return held, nil
@@ -136,7 +133,7 @@ func (e *Engine) checkFreeze(req Request, out io.Writer) error {
 	if !req.Force || !req.Admin {
 		return &FrozenError{Freeze: *f, Forceable: req.Admin}
 	}
-	e.auditAppend(audit.Record{Event: "forced", User: req.User, Key: req.Key, App: req.App.Name, Env: req.Env.Name,
+	e.auditAppend(audit.Record{Event: audit.EventForced, User: req.User, Key: req.Key, App: req.App.Name, Env: req.Env.Name,
 		Detail: fmt.Sprintf("deploy past the lock of %s since %s: %s", f.User, f.Since.UTC().Format(time.RFC3339), f.Reason)})
 	e.Log.Warn().Str("app", req.App.Name).Str("env", req.Env.Name).Str("user", req.User).Str("locked_by", f.User).Msg("deploy forced past a lock")
 	fmt.Fprintf(out, "warning: %s; deploying anyway, forced by %s\n", f.Summary(), req.User)

@@ -26,6 +26,9 @@ type Tag struct {
 	Env    string
 	User   string
 	Time   time.Time
+	// Artifact is "sha256:HEX" for a release shipped from an artifact
+	// (see Artifact), "" for one exported from git.
+	Artifact string
 }
 
 // LastRelease returns the highest release number tagged in repo (0 if none).
@@ -51,12 +54,21 @@ func LastRelease(repo string) (int, error) {
 // CreateTag records release n of commit as the annotated tag vN. It fails
 // if the tag exists, so a number is never given twice.
 func CreateTag(repo string, n int, commit, app, env, user string, when time.Time) error {
+	return createTag(repo, n, commit, app, env, user, when, nil)
+}
+
+// createTag is CreateTag; a release from an artifact records it in the
+// message (an "Artifact:" line, see Artifact.tagLine).
+func createTag(repo string, n int, commit, app, env, user string, when time.Time, a *Artifact) error {
 	r, err := git.PlainOpen(repo)
 	if err != nil {
 		return fmt.Errorf("open repository: %w", err)
 	}
 	msg := fmt.Sprintf("Release %s of %s to %s\n\nApp: %s\nEnvironment: %s\nPushed-by: %s\nDate: %s\n",
 		ReleaseName(n), app, env, app, env, user, when.UTC().Format(time.RFC3339))
+	if a != nil {
+		msg = strings.Replace(msg, "\n\n", " (artifact)\n\n", 1) + a.tagLine() + "\n"
+	}
 	_, err = r.CreateTag(ReleaseName(n), plumbing.NewHash(commit), &git.CreateTagOptions{
 		Tagger:  &object.Signature{Name: user, Email: user + "@slipway", When: when},
 		Message: msg,
@@ -92,6 +104,9 @@ func ReadTag(repo, name string) (*Tag, error) {
 	for _, line := range strings.Split(to.Message, "\n") {
 		if v, ok := strings.CutPrefix(line, "Environment: "); ok {
 			t.Env = v
+		}
+		if v, ok := strings.CutPrefix(line, "Artifact: "); ok {
+			t.Artifact = parseArtifactLine(v)
 		}
 	}
 	return t, nil

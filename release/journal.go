@@ -19,6 +19,17 @@ import (
 // back on every host yet (a host was out of reach).
 var ErrUnsettled = errors.New("an earlier deploy is not rolled back on every host yet")
 
+// journalPhase is how far a journaled deploy got, which decides what
+// recovery does with it.
+type journalPhase string
+
+const (
+	journalShip      journalPhase = "ship"      // uploading: nothing switched yet
+	journalSwitch    journalPhase = "switch"    // hosts may be switched: roll them back
+	journalFailed    journalPhase = "failed"    // rolled back, the outcome not yet recorded
+	journalFinishing journalPhase = "finishing" // every host live: complete the bookkeeping
+)
+
 // journal is what a running deploy has done so far, kept on disk so that
 // a daemon that crashed can put every host back on one release when it
 // starts again. It is written before each step that changes a host.
@@ -31,7 +42,7 @@ type journal struct {
 	User     string            `json:"user"`
 	Hosts    []string          `json:"hosts"`
 	Prev     map[string]string `json:"prev"` // host → release before the deploy
-	Phase    string            `json:"phase"`
+	Phase    journalPhase      `json:"phase"`
 	Rollback bool              `json:"rollback,omitempty"` // Release is an earlier release made live again
 	Old      string            `json:"old,omitempty"`      // the branch before the deploy (phase finishing)
 	From     string            `json:"from,omitempty"`     // the release a rollback replaced (phase finishing)
@@ -128,7 +139,7 @@ func readJournal(file string) (*journal, error) {
 		fe.Err = fmt.Errorf("it is not the journal of %s/%s", fe.App, fe.Env)
 	case !relOK || len(j.Hosts) == 0:
 		fe.Err = errors.New("it names no release or no hosts")
-	case !slices.Contains([]string{"ship", "switch", "failed", "finishing"}, j.Phase):
+	case !slices.Contains([]journalPhase{journalShip, journalSwitch, journalFailed, journalFinishing}, j.Phase):
 		fe.Err = fmt.Errorf("unknown phase %q", j.Phase)
 	}
 	if fe.Err != nil {
@@ -141,11 +152,11 @@ func readJournal(file string) (*journal, error) {
 // deploy back on the release it ran before, then forgets the journal. A
 // deploy that was live everywhere and only finishing is completed instead.
 func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j *journal) error {
-	if j.Phase == "finishing" {
+	if j.Phase == journalFinishing {
 		return e.completeJournal(ctx, env, j)
 	}
 	log := e.Log.With().Str("app", j.App).Str("env", j.Env).Str("release", j.Release).Logger()
-	log.Warn().Str("phase", j.Phase).Time("started", j.Started).Msg("found an unfinished deploy; rolling it back")
+	log.Warn().Str("phase", string(j.Phase)).Time("started", j.Started).Msg("found an unfinished deploy; rolling it back")
 	var problems []error
 	var switched []string // hosts recovery switched back: the only ones it reports
 	for _, name := range j.Hosts {
@@ -177,7 +188,7 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	if j.Repo != "" && j.Commit != "" && j.Phase != "failed" {
+	if j.Repo != "" && j.Commit != "" && j.Phase != journalFailed {
 		went := "; hosts went back"
 		if len(switched) == 0 {
 			went = " before any host was switched"
@@ -196,6 +207,11 @@ func (e *Engine) rollbackJournal(ctx context.Context, env *config.Environment, j
 		}
 	}
 	e.cleanStaging(j.App, j.Env)
+	if !j.Rollback {
+		// The interrupted release is removed from the hosts; so is its
+		// artifact, if it had one.
+		e.removeArtifact(j.App, j.Release)
+	}
 	e.clearJournal(j.App, j.Env)
 	if len(switched) == 0 {
 		log.Warn().Msg("unfinished deploy rolled back; no host had been switched to " + j.Release)

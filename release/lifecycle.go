@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net/http"
 	"sort"
@@ -35,7 +36,7 @@ type lineSink struct {
 
 func (s *lineSink) Write(b []byte) (int, error) {
 	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
-		s.p.step(s.step, s.host, "| %s", Sanitize(line, 200))
+		s.p.step(s.step, s.host, "| %s", textclean.Line(line, 200))
 	}
 	return len(b), nil
 }
@@ -73,7 +74,7 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 	if cmd == "" {
 		return nil
 	}
-	d.phase("build")
+	d.phase(PhaseBuild)
 	t := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -189,7 +190,7 @@ func (d *deploy) migrate(ctx context.Context) error {
 		return nil
 	}
 	h := d.hosts[0]
-	d.phase("migrate")
+	d.phase(PhaseMigrate)
 	t := time.Now()
 	mctx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
@@ -288,7 +289,7 @@ func fetch(ctx context.Context, url string, expect int, body string, out io.Writ
 	}
 	switch {
 	case resp.StatusCode != expect && redirect:
-		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, Sanitize(loc, 200), expect)
+		return fmt.Errorf("%s answered %d, a redirect to %s, want %d (redirects are not followed)", url, resp.StatusCode, textclean.Line(loc, 200), expect)
 	case resp.StatusCode != expect:
 		return fmt.Errorf("%s answered %d, want %d", url, resp.StatusCode, expect)
 	case body != "" && !bytes.Contains(data, []byte(body)):
@@ -313,7 +314,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	if hc == nil || hc.Watch <= 0 {
 		return nil
 	}
-	d.phase("watch")
+	d.phase(PhaseWatch)
 	interval := max(hc.Interval.Std(), 100*time.Millisecond)
 	deadline := time.Now().Add(hc.Watch.Std())
 	checks := 0

@@ -2,7 +2,6 @@ package release
 
 import (
 	"io"
-	"strings"
 	"sync"
 	"time"
 )
@@ -14,9 +13,9 @@ type Observation struct {
 	Release  string
 	// Kind is "step", "health" or "deploy".
 	Kind string
-	// Step names the step that ended (kind "step"): export, build,
-	// upload, migrate, switch, watch, rollback.
-	Step string
+	// Step names the step that ended (kind "step"): every Phase but the
+	// waves, which are PhaseSwitch.
+	Step Phase
 	Host string // kind "health": the host checked
 	// Outcome is, for kind "health", "ok" or "failed"; for kind "deploy",
 	// OutcomeLive, OutcomePending or OutcomeFailed.
@@ -40,7 +39,7 @@ type observer struct {
 	rollback bool
 
 	mu         sync.Mutex
-	phase      string
+	phase      Phase
 	phaseStart time.Time
 	ended      bool
 }
@@ -55,13 +54,13 @@ func (o *observer) send(ob Observation) {
 
 // enter marks the start of a phase and reports the duration of the one
 // it ends. Waves ("wave 2/3") are reported as the step "switch".
-func (o *observer) enter(phase, rel string) {
+func (o *observer) enter(phase Phase, rel string) {
 	o.mu.Lock()
 	prev, start := o.phase, o.phaseStart
 	o.phase, o.phaseStart = phase, time.Now()
 	o.mu.Unlock()
 	if prev != "" {
-		o.send(Observation{Kind: ObserveStep, Release: rel, Step: stepName(prev), Duration: time.Since(start)})
+		o.send(Observation{Kind: ObserveStep, Release: rel, Step: prev.Step(), Duration: time.Since(start)})
 	}
 }
 
@@ -83,13 +82,6 @@ func (o *observer) end(rel, outcome string, d time.Duration) {
 	if !ended {
 		o.send(Observation{Kind: ObserveDeploy, Release: rel, Outcome: outcome, Duration: d})
 	}
-}
-
-func stepName(phase string) string {
-	if strings.HasPrefix(phase, "wave ") {
-		return "switch"
-	}
-	return phase
 }
 
 // tee writes to the pusher and to the tap; a write error on either side

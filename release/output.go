@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 )
 
 // printer writes the pusher's progress lines. It is safe for concurrent
@@ -42,30 +40,6 @@ func (p *printer) step(step, host, format string, args ...any) {
 		msg = host + " " + msg
 	}
 	p.line("%-10s %s", step, msg)
-}
-
-// Sanitize makes text a pusher controls (commit subjects, file names) safe
-// to print on a terminal: control characters and escape sequences become
-// spaces or are dropped, and it is cut to max runes.
-func Sanitize(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n >= max {
-			b.WriteString("…")
-			break
-		}
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-			b.WriteByte(' ')
-		case unicode.IsControl(r) || r == unicode.ReplacementChar || unicode.Is(unicode.Cf, r):
-			continue
-		default:
-			b.WriteRune(r)
-		}
-		n++
-	}
-	return b.String()
 }
 
 func seconds(d time.Duration) string {

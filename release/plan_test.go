@@ -79,21 +79,3 @@ func TestSortReleases(t *testing.T) {
 		t.Errorf("SortReleases = %v, want %v", got, want)
 	}
 }
-
-func TestSanitize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"Fix cart totals", "Fix cart totals"},
-		{"red \x1b[31mALERT\x1b[0m", "red [31mALERT[0m"},
-		{"bell\a and\ttab", "bell and tab"},
-		{"abcdef", "abc…"},
-	}
-	for _, tt := range tests {
-		max := 72
-		if tt.in == "abcdef" {
-			max = 3
-		}
-		if got := Sanitize(tt.in, max); got != tt.want {
-			t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

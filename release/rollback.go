@@ -15,6 +15,21 @@ var (
 	ErrNothingToRollBack = errors.New("no earlier release to roll back to")
 )
 
+// NeverLiveError refuses a rollback to a release that never went live,
+// unless the request forces it.
+type NeverLiveError struct {
+	Release string
+	Outcome string    // what became of it: "failed", "rejected", ...
+	Time    time.Time // when
+	Reason  string    // why, as recorded; "" if nothing was
+}
+
+func (e *NeverLiveError) Error() string {
+	return fmt.Sprintf("%s %s on %s: %s", e.Release, e.Outcome, e.Time.UTC().Format(time.DateOnly), orNone(e.Reason))
+}
+
+func (e *NeverLiveError) Is(target error) bool { return target == ErrNeverLive }
+
 // checkRollback validates a rollback request and returns the live release
 // it replaces ("" if none is live).
 func (e *Engine) checkRollback(ctx context.Context, req Request) (string, error) {
@@ -49,8 +64,7 @@ func (e *Engine) checkRollback(ctx context.Context, req Request) (string, error)
 		return "", err
 	}
 	if !target.WentLive() && !req.Force {
-		return "", fmt.Errorf("%w: %s %s on %s: %s; push with -o force to roll back to it anyway",
-			ErrNeverLive, target.Name, target.Outcome, target.Time.UTC().Format(time.DateOnly), orNone(target.Reason))
+		return "", &NeverLiveError{Release: target.Name, Outcome: target.Outcome, Time: target.Time, Reason: target.Reason}
 	}
 	return from, nil
 }

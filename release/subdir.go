@@ -105,7 +105,7 @@ func (e *Engine) checkSubdir(ctx context.Context, req Request, out io.Writer) (*
 	fmt.Fprintf(out, "%s → %s: nothing changed under %s since %s; no release made\n", req.App.Name, req.Env.Name, dir, live.Name)
 	e.Log.Info().Str("app", req.App.Name).Str("env", req.Env.Name).Str("user", req.User).
 		Str("commit", short(req.Commit)).Str("live", live.Name).Msg("nothing changed under subdir; no release")
-	if err := e.Audit.Append(audit.Record{Event: "unchanged", User: req.User, Key: req.Key, App: req.App.Name, Env: req.Env.Name,
+	if err := e.Audit.Append(audit.Record{Event: audit.EventUnchanged, User: req.User, Key: req.Key, App: req.App.Name, Env: req.Env.Name,
 		Release: live.Name, Detail: "nothing changed under " + dir + " in " + short(req.Commit)}); err != nil {
 		e.Log.Error().Err(err).Msg("cannot write the audit log")
 	}

@@ -55,7 +55,7 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 			t.Errorf("the pusher did not hear the verdict:\n%s", out.String())
 		}
 	}
-	records := func(event string) int {
+	records := func(event audit.Event) int {
 		recs, err := e.Audit.Read(100, func(r audit.Record) bool { return r.Event == event })
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 	os.WriteFile(filepath.Join(dir, "fail"), nil, 0o644)
 	deploy("two")
 	e.Wait("shop", "production")
-	recs, _ := e.Audit.Read(10, func(r audit.Record) bool { return r.Event == "bookkeeping" })
+	recs, _ := e.Audit.Read(10, func(r audit.Record) bool { return r.Event == audit.EventBookkeeping })
 	if len(recs) != 1 || recs[0].Release != "v2" || !strings.Contains(recs[0].Detail, "after_deploy failed (the deploy stands)") {
 		t.Errorf("bookkeeping records = %+v, want one for v2 saying after_deploy failed", recs)
 	}

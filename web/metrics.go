@@ -79,7 +79,7 @@ func (m *Metrics) Observe(o release.Observation) {
 		}
 		m.duration.WithLabelValues(o.App, o.Env, o.Outcome).Observe(o.Duration.Seconds())
 	case release.ObserveStep:
-		m.steps.WithLabelValues(o.App, o.Env, o.Step).Observe(o.Duration.Seconds())
+		m.steps.WithLabelValues(o.App, o.Env, string(o.Step)).Observe(o.Duration.Seconds())
 	case release.ObserveHealth:
 		m.health.WithLabelValues(o.App, o.Env, o.Outcome).Inc()
 	}

@@ -100,6 +100,9 @@ func TestScripts(t *testing.T) {
 		Cmds:               scriptCommands,
 		Condition:          scriptCondition,
 		RequireUniqueNames: true,
+		// TESTSCRIPT_UPDATE=1 rewrites the golden transcripts (the second
+		// file of a failing cmp) from the run.
+		UpdateScripts: os.Getenv("TESTSCRIPT_UPDATE") != "",
 	})
 }
 

@@ -324,3 +324,26 @@ func waitGone(t *testing.T, dir string, names ...string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An upload to a deploy path that cannot be created says so (the path is
+// a file here, which stops root too).
+func TestHostUploadToAPathItCannotCreate(t *testing.T) {
+	needRsync(t)
+	for _, tr := range hostTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			h, dir := tr.make(t, "not-a-dir")
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src := t.TempDir()
+			writeTree(t, src, map[string]string{"a": "a"})
+			_, err := h.Upload(context.Background(), src, "v1", "")
+			if err == nil || !strings.Contains(err.Error(), "releases") || !strings.Contains(err.Error(), "not-a-dir") {
+				t.Errorf("Upload under a file = %v, want an error naming releases and the path", err)
+			}
+		})
+	}
+}

@@ -224,11 +224,11 @@ func (s *SSH) Open(ctx context.Context) (HostInfo, error) {
 // "slipway: " so that rsyncCause picks them.
 const uploadWrapper = `r="$1/releases" rel="$2"
 shift 2
-mkdir -p "$r" || exit 1
+mkdir -p "$r" 2>/dev/null || { echo "slipway: cannot create $r" >&2; exit 1; }
 if [ -e "$r/$rel" ]; then echo "slipway: releases/$rel already exists" >&2; exit 3; fi
 for d in "$r"/.v*.partial; do
 	[ -d "$d" ] || continue
-	[ "$d" = "$r/.$rel.partial" ] || mv "$d" "$r/.$rel.partial" || exit 1
+	[ "$d" = "$r/.$rel.partial" ] || mv "$d" "$r/.$rel.partial" 2>/dev/null || { echo "slipway: cannot reuse the interrupted upload $d" >&2; exit 1; }
 	break
 done
 rsync "$@" || exit $?

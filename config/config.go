@@ -171,6 +171,14 @@ type Environment struct {
 	// release's root on every host, and a push that changes nothing in it
 	// makes no release. Relative and clean, without "..".
 	Subdir string `toml:"subdir"`
+	// Logs is the command `ssh … logs APP ENV` runs on each host, through
+	// sh -c in the live release, printing the app's recent log lines; it
+	// reads how many from $SLIPWAY_LOG_LINES. "" means logs is refused.
+	Logs string `toml:"logs"`
+	// LogsFollow is the command `logs -f` runs instead: it prints the same
+	// lines and keeps printing new ones until the user goes away. ""
+	// means -f is refused.
+	LogsFollow string `toml:"logs_follow"`
 }
 
 // Hooks are operator commands run at fixed points of a deploy, through
@@ -468,7 +476,7 @@ func validWave(w string) bool {
 const (
 	RoleAdmin    = "admin"    // everything
 	RoleDeployer = "deployer" // push and roll back where allowed; read everything
-	RoleReader   = "reader"   // clone, fetch, status, releases, log
+	RoleReader   = "reader"   // clone, fetch, status (also --live), releases, log, logs
 )
 
 // User returns the user called name.

@@ -552,6 +552,8 @@ func (d *decoder) environment(app, name string, t *table) *Environment {
 	t.duration("approval_timeout", &e.ApprovalTimeout)
 	t.integer("parallelism", &e.Parallelism)
 	t.str("subdir", &e.Subdir)
+	t.str("logs", &e.Logs)
+	t.str("logs_follow", &e.LogsFollow)
 	t.sub("health", func(ht *table) {
 		h := &Health{Timeout: defaultTimeout, Retries: defaultRetries, Interval: defaultInterval}
 		ht.str("command", &h.Command)

@@ -114,6 +114,29 @@ path   = "/srv/web"
 			},
 		},
 		{
+			name: "logs commands",
+			src: `
+[apps.shop.environments.production]
+path        = "/srv/shop"
+logs        = 'journalctl -u shop -n "$SLIPWAY_LOG_LINES" --no-pager'
+logs_follow = 'journalctl -u shop -n "$SLIPWAY_LOG_LINES" -f --no-pager'
+[apps.shop.environments.staging]
+path = "/srv/staging"
+`,
+			check: func(t *testing.T, c *Config) {
+				envs := c.Apps["shop"].Environments
+				if got := envs["production"].Logs; got != `journalctl -u shop -n "$SLIPWAY_LOG_LINES" --no-pager` {
+					t.Errorf("logs = %q", got)
+				}
+				if got := envs["production"].LogsFollow; got != `journalctl -u shop -n "$SLIPWAY_LOG_LINES" -f --no-pager` {
+					t.Errorf("logs_follow = %q", got)
+				}
+				if got := envs["staging"].Logs + envs["staging"].LogsFollow; got != "" {
+					t.Errorf("staging logs = %q, want none", got)
+				}
+			},
+		},
+		{
 			name: "health defaults",
 			src: `
 [apps.shop.environments.production]
@@ -712,6 +735,11 @@ max_release_size = 0 # <-
 [hosts.web-1]
 path = "srv/{app}" # <-
 `, "hosts.web-1.path", `must be an absolute path on the host`},
+		{"logs not a string", `
+[apps.shop.environments.production]
+path = "/srv/shop"
+logs = ["journalctl"] # <-
+`, "apps.shop.environments.production.logs", `must be a string`},
 		{"subdir absolute", `
 [apps.shop.environments.api]
 path = "/srv/api"

@@ -34,8 +34,13 @@ const (
 
 const helpText = `Slipway commands (ssh -p PORT git@HOST <command>):
   status [APP] [--json]                       what runs where, deploys in progress
+  status --live [APP] [--timeout D] [--json]  ask every host now: current and health check;
+                                              exit 1 if a host differs from the record,
+                                              is unhealthy or does not answer
   releases [APP] [--env ENV] [-n N] [--json]  release history, newest first
   log [APP] [-n N] [--json]                   audit log: pushes, deploys, refusals
+  logs APP ENV [--host H] [-n N] [-f]         the app's log lines from each host (its logs
+                                              command); -f follows until you hang up
   rollback APP ENV [vN] [--force]             make an earlier release live again
                                               (default: the previous live release)
   approve APP ENV vN                          let a staged release go live (not its pusher)
@@ -63,16 +68,28 @@ type command struct {
 	id   identity
 	out  io.Writer
 	errw io.Writer
+	// keys, when the client asked for a terminal (ssh -t), is what the
+	// user types: Ctrl-C arrives there as a byte, not as a signal.
+	keys io.Reader
 }
 
 // runCommand runs a human command and returns its exit status.
 func (s *Server) runCommand(sess ssh.Session, id identity, args []string) int {
+	if _, _, tty := sess.Pty(); tty {
+		return s.commandOn(sess.Context(), id, args, sess, sess, sess.Stderr(), sess)
+	}
 	return s.command(sess.Context(), id, args, sess, sess, sess.Stderr())
 }
 
 // command runs the command args for id; stdin carries a secret's value.
 func (s *Server) command(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer) int {
-	c := &command{s: s, id: id, out: out, errw: errw}
+	return s.commandOn(ctx, id, args, stdin, out, errw, nil)
+}
+
+// commandOn is command for a client with a terminal, whose keys are read
+// from keys (nil for none).
+func (s *Server) commandOn(ctx context.Context, id identity, args []string, stdin io.Reader, out, errw io.Writer, keys io.Reader) int {
+	c := &command{s: s, id: id, out: out, errw: errw, keys: keys}
 	for i, a := range args {
 		if len(a) > maxArgBytes || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			if args[0] == "secrets" {
@@ -94,7 +111,9 @@ func (s *Server) command(ctx context.Context, id identity, args []string, stdin 
 	case "whoami":
 		return c.whoami()
 	case "status":
-		return c.status(args[1:])
+		return c.status(ctx, args[1:])
+	case "logs":
+		return c.logs(ctx, args[1:])
 	case "releases":
 		return c.releases(args[1:])
 	case "log":
@@ -233,16 +252,25 @@ type DeployStatus struct {
 	Phase   string    `json:"phase"` // export, build, upload, migrate, wave 2/3, watch, rollback
 }
 
-func (c *command) status(args []string) int {
+func (c *command) status(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	live := fs.Bool("live", false, "ask every host now instead of showing the record")
+	timeout := fs.Duration("timeout", release.DefaultLiveTimeout, "with --live: how long each host has to answer")
 	pos, ok := c.parse(fs, args, 1)
 	if !ok {
+		return exitUsage
+	}
+	if *timeout <= 0 || *timeout > maxLiveTimeout {
+		fmt.Fprintf(c.errw, "slipway: status: --timeout must be more than 0 and at most %s\n", maxLiveTimeout)
 		return exitUsage
 	}
 	apps, ok := c.apps(first(pos))
 	if !ok {
 		return exitUsage
+	}
+	if *live {
+		return c.statusLive(ctx, apps, *timeout, *asJSON)
 	}
 	cfg := c.s.Config()
 	locks := c.s.Engine.Locks()
@@ -766,7 +794,7 @@ func (c *command) whoami() int {
 	if cfg.CanPush(c.id.User) {
 		push = "yes"
 	}
-	fmt.Fprintf(c.out, "read:   every app (clone, fetch, status, releases, log)\npush:   %s\ndeploy: %s\n", push, orDash(strings.Join(can, ", ")))
+	fmt.Fprintf(c.out, "read:   every app (clone, fetch, status, status --live, releases, log, logs)\npush:   %s\ndeploy: %s\n", push, orDash(strings.Join(can, ", ")))
 	return exitOK
 }
 

@@ -58,6 +58,17 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"secrets set shop production BAD-NAME", 2, "secret name"},
 		{"log -n notanumber", 2, "invalid value"},
 		{"whoami " + strings.Repeat("x", 300), 2, "too long"},
+		{"status --live --timeout 0s", 2, "--timeout must be more than 0 and at most 5m0s"},
+		{"status --live --timeout 1h", 2, "--timeout must be"},
+		{"status --live nosuchapp", 2, `no app "nosuchapp"`},
+		{"logs", 2, "usage: logs APP ENV [--host H] [-n N] [-f]"},
+		{"logs shop", 2, "usage: logs APP ENV"},
+		{"logs shop production extra", 2, "unexpected argument"},
+		{"logs shop nosuchenv", 2, `shop has no environment "nosuchenv"`},
+		{"logs shop production -n 0", 2, "-n must be from 1 to 100000"},
+		{"logs shop production -n many", 2, "invalid value"},
+		{"logs shop production --host", 2, "flag needs an argument"},
+		{"logs shop production -f", 2, "shop/production has no logs_follow command; set logs_follow in [apps.shop.environments.production] of the configuration"},
 		{"artifact shop production", 2, "usage: artifact APP ENV --commit COMMIT"},
 		{"artifact shop --commit abcdef0", 2, "usage: artifact"},
 		{"artifact shop production --commit HEAD~1", 2, "is not a commit id"},
@@ -84,7 +95,7 @@ func TestCommandUsageErrors(t *testing.T) {
 func FuzzCommand(f *testing.F) {
 	for _, seed := range []string{"help", "status --json", "releases shop -n 3 --env production", "log shop -n 1",
 		"rollback shop production v1 --force", "secrets list shop production", "approve shop production v9",
-		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "artifact shop production --commit abcdef0", "status; rm -rf /", "$(id)", "whoami", "version", "-n", "--json"} {
+		"reject shop production v9 --reason=\"x\"", "lock shop production --reason x", "unlock shop production", "artifact shop production --commit abcdef0", "status; rm -rf /", "$(id)", "status --live --timeout 1s", "logs shop production -n 5 --host local -f", "whoami", "version", "-n", "--json"} {
 		f.Add(seed)
 	}
 	s := newCommandServer(f)

@@ -63,8 +63,12 @@ type Server struct {
 	sessions   gate // SSH sessions and hook requests, which a stop lets finish
 	deploys    sync.WaitGroup
 	ctx        context.Context // lives as long as the daemon; deploys run under it
-	ssh        *ssh.Server
-	hookSock   *hookListener
+	// stopping is done once a stop begins: commands that would run until
+	// the user hangs up (logs -f) end then instead of holding the stop.
+	stopping context.Context
+	stopNow  context.CancelFunc
+	ssh      *ssh.Server
+	hookSock *hookListener
 }
 
 // NewServer returns a server for cfg. exe is the slipway binary the git
@@ -90,6 +94,7 @@ func (s *Server) SetConfig(c *config.Config) { s.cfg.Store(c) }
 // still running then is finished or undone by the next start's recovery.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, sock, exe string) error {
 	s.ctx = context.WithoutCancel(ctx)
+	s.stopping, s.stopNow = context.WithCancel(context.Background())
 	if err := s.installHook(exe); err != nil {
 		return fmt.Errorf("install git hook: %w", err)
 	}
@@ -167,6 +172,7 @@ func (s *Server) stop(ln net.Listener, hl *hookListener) error {
 	if ln != nil {
 		ln.Close()
 	}
+	s.stopNow()
 	idle := s.sessions.close()
 	s.Log.Info().Dur("timeout", timeout).Msg("stopping: no new connections; running sessions and deploys may finish")
 

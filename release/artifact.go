@@ -144,6 +144,20 @@ func (e *Engine) ReceiveArtifact(app string, r io.Reader, maxSize, limit int64) 
 	return a, nil
 }
 
+// removeIncomingArtifacts removes archives an earlier daemon was still
+// receiving when it stopped: no release refers to them, and before
+// serving nothing is being received.
+func (e *Engine) removeIncomingArtifacts() {
+	files, _ := filepath.Glob(filepath.Join(e.DataDir, "artifacts", "*", ".incoming-*"))
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			e.Log.Warn().Err(err).Str("file", f).Msg("cannot remove an artifact left half received")
+			continue
+		}
+		e.Log.Info().Str("file", f).Msg("removed an artifact left half received")
+	}
+}
+
 // Discard removes an archive that no release kept. A kept one has moved.
 func (a *Artifact) Discard() {
 	if a != nil && strings.HasPrefix(filepath.Base(a.File), ".incoming-") {

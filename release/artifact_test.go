@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,31 @@ func TestArtifactDeployIgnoresSubdir(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "release v2 (") || !strings.Contains(out.String(), "from the artifact") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// An archive a stopped daemon was still receiving is removed when the next
+// one starts; kept artifacts stay.
+func TestRecoverRemovesHalfReceivedArtifacts(t *testing.T) {
+	e := testEngine(t)
+	dir := e.artifactDir("shop")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	half := filepath.Join(dir, ".incoming-123")
+	kept := e.artifactFile("shop", "v3")
+	for _, f := range []string{half, kept} {
+		if err := os.WriteFile(f, []byte("tar"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Recover(context.Background(), &config.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(half); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: %v, want it removed", half, err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("kept artifact: %v", err)
 	}
 }

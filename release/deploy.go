@@ -70,6 +70,8 @@ const (
 	ActionRollback Action = "rollback" // an earlier release, again
 	ActionPromote  Action = "promote"  // a release tag pushed to another deploy branch
 	ActionApprove  Action = "approve"  // a staged release taken live by an approver
+	ActionCheck    Action = "check"    // a health check asked for by status --live; nothing changes
+	ActionLogs     Action = "logs"     // the logs command of ssh … logs; nothing changes
 )
 
 // action is what req asks for, before any approval.
@@ -596,7 +598,7 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 			m.Commit = req.Commit
 		}
 	} else {
-		m, st, err = ExportDir(xctx, req.Repo, req.Commit, req.Env.Subdir, staging, prevManifest, stamp, req.MaxReleaseSize)
+		staging, m, st, err = d.export(xctx, staging, base, prevManifest, stamp)
 	}
 	if err != nil {
 		d.p.step("export", "", "FAILED: %v", err)
@@ -607,11 +609,11 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 			return &stepError{step: "export", err: err}
 		}
 	}
-	from := ""
 	if d.art != nil {
-		from = " from the artifact"
+		d.p.step("export", "", "ok   %s, %s from the artifact  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))
+	} else {
+		d.p.step("export", "", "%s", st.summary(time.Since(t)))
 	}
-	d.p.step("export", "", "ok   %s, %s%s  %s", count(st.Files, "file"), humanBytes(st.Bytes), from, seconds(time.Since(t)))
 	for _, s := range st.Skipped {
 		d.p.step("export", "", "note: submodule %s is not part of the release", textclean.Line(s, 100))
 	}

@@ -52,6 +52,11 @@ type ManifestEntry struct {
 	OID   string `json:"oid"`
 	Size  int64  `json:"size"`
 	MTime int64  `json:"mtime"` // Unix seconds
+	// Altered is set when the exported bytes are not the blob's (OID is
+	// not the blob id): attributes such as export-subst rewrote them, and
+	// an export from an earlier tree writes the path again rather than
+	// trust the copy it has.
+	Altered bool `json:"altered,omitempty"`
 }
 
 // TooLargeError refuses a tree that would export to more than the limit
@@ -87,6 +92,14 @@ type ExportStats struct {
 	Files   int
 	Bytes   int64
 	Skipped []string // submodules, which git archive does not include
+
+	// From is the release whose kept export the tree was made from, ""
+	// for a full git archive; Changed counts the paths written or
+	// removed on top of it. Full says why a kept export could not be
+	// used, "" when there was none.
+	From    string
+	Changed int
+	Full    string
 }
 
 // Export writes the tree of commit in the bare repository repo into dest,
@@ -150,22 +163,43 @@ func ExportDir(ctx context.Context, repo, commit, subdir, dest string, prev *Man
 	}
 	defer root.Close()
 
-	args := []string{"--literal-pathspecs", "-C", repo, "-c", "tar.umask=0022", "archive", "--format=tar", commit}
+	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry)}
+	x := &extractor{root: root, subdir: subdir, blobs: blobs, prev: prev, stamp: stamp, limit: limit, m: m, st: &st}
+	var paths []string
 	if subdir != "" {
-		args = append(args, "--", subdir)
+		paths = []string{subdir}
+	}
+	if err := x.archive(ctx, repo, commit, paths); err != nil {
+		var tooLarge *TooLargeError
+		if errors.As(err, &tooLarge) {
+			tooLarge.Commit, tooLarge.Subdir = commit, subdir
+			root.Close()
+			if err := os.RemoveAll(dest); err != nil {
+				return nil, st, fmt.Errorf("remove oversized export: %w", err)
+			}
+		}
+		return nil, st, err
+	}
+	return m, st, nil
+}
+
+// archive extracts git archive of commit, limited to paths (full paths in
+// the commit's tree; all of it when there are none), through x.
+func (x *extractor) archive(ctx context.Context, repo, commit string, paths []string) error {
+	args := []string{"--literal-pathspecs", "-C", repo, "-c", "tar.umask=0022", "archive", "--format=tar", commit}
+	if len(paths) > 0 {
+		args = append(append(args, "--"), paths...)
 	}
 	cmd := exec.CommandContext(ctx, "git", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, st, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, st, fmt.Errorf("git archive: %w", err)
+		return fmt.Errorf("git archive: %w", err)
 	}
-	m := &Manifest{Commit: commit, Files: make(map[string]ManifestEntry)}
-	x := &extractor{root: root, subdir: subdir, blobs: blobs, prev: prev, stamp: stamp, limit: limit, m: m, st: &st}
 	extractErr := x.run(tar.NewReader(bufio.NewReaderSize(stdout, 1<<16)))
 	var tooLarge *TooLargeError
 	if errors.As(extractErr, &tooLarge) {
@@ -177,21 +211,13 @@ func ExportDir(ctx context.Context, repo, commit, subdir, dest string, prev *Man
 		io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
-	if tooLarge != nil {
-		tooLarge.Commit, tooLarge.Subdir = commit, subdir
-		root.Close()
-		if err := os.RemoveAll(dest); err != nil {
-			return nil, st, fmt.Errorf("remove oversized export: %w", err)
-		}
-		return nil, st, tooLarge
-	}
 	if extractErr != nil {
-		return nil, st, extractErr
+		return extractErr
 	}
 	if waitErr != nil {
-		return nil, st, fmt.Errorf("git archive: %w: %s", waitErr, lastLine(stderr.String()))
+		return fmt.Errorf("git archive: %w: %s", waitErr, lastLine(stderr.String()))
 	}
-	return m, st, nil
+	return nil
 }
 
 // extractor writes a git archive stream under root and builds its manifest.
@@ -245,7 +271,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			if err := root.Symlink(h.Linkname, name); err != nil {
 				return fmt.Errorf("create symlink %s: %w", name, err)
 			}
-			id := newObjectHash(te.oid, int64(len(h.Linkname)))
+			id := newObjectHash(x.m.Commit, int64(len(h.Linkname)))
 			io.WriteString(id, h.Linkname)
 			oid = hex.EncodeToString(id.Sum(nil))
 		case tar.TypeReg:
@@ -256,7 +282,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			if err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
-			id := newObjectHash(te.oid, h.Size)
+			id := newObjectHash(x.m.Commit, h.Size)
 			n, err := io.Copy(io.MultiWriter(f, id), tr)
 			if cerr := f.Close(); err == nil {
 				err = cerr
@@ -270,7 +296,7 @@ func (x *extractor) run(tr *tar.Reader) error {
 			return fmt.Errorf("archive entry %q has unsupported type %q", name, h.Typeflag)
 		}
 		st.Files++
-		e := ManifestEntry{Mode: te.mode, OID: oid, Size: h.Size, MTime: h.ModTime.Unix()}
+		e := ManifestEntry{Mode: te.mode, OID: oid, Size: h.Size, MTime: h.ModTime.Unix(), Altered: oid != te.oid}
 		if x.stamp != 0 {
 			e.MTime = x.stamp
 		}
@@ -292,11 +318,11 @@ func (x *extractor) run(tr *tar.Reader) error {
 }
 
 // newObjectHash starts the git object id of a blob of size bytes, in the
-// hash of the repository (SHA-256 when its ids are that long), so that a
-// file git archive leaves as it is gets its blob id.
-func newObjectHash(blobID string, size int64) hash.Hash {
+// hash of the repository (SHA-256 when its ids, such as anyID, are that
+// long), so that a file git archive leaves as it is gets its blob id.
+func newObjectHash(anyID string, size int64) hash.Hash {
 	h := sha1.New()
-	if len(blobID) == 64 {
+	if len(anyID) == 64 {
 		h = sha256.New()
 	}
 	fmt.Fprintf(h, "blob %d\x00", size)

@@ -258,7 +258,8 @@ func treeListing(t *testing.T, dir string) map[string]string {
 }
 
 // TestReleasesMatchGitArchive exports consecutive releases against the
-// previous manifest, uploads each with rsync --link-dest next to the one
+// previous manifest, whole or from the previous release's kept export,
+// uploads each with rsync --link-dest next to the one
 // before, as a host gets them, and checks that every release is exactly
 // git archive of its commit, whatever changed between them.
 func TestReleasesMatchGitArchive(t *testing.T) {
@@ -287,15 +288,36 @@ rm -r flip; echo file again > flip; git rm -q c.txt; rm link; echo now a file > 
 printf '*.txt text eol=crlf\n' > .gitattributes; chmod +x bin/run`},
 		{"nothing changes but the commit", `:`},
 	}
+	commits := make([]string, len(steps))
+	for i, s := range steps {
+		commits[i] = step(s.script)
+	}
+	// Each release is exported whole, or from the kept export of the one
+	// before (see exportStore), as the engine does.
+	for _, incremental := range []bool{false, true} {
+		t.Run(map[bool]string{false: "full", true: "incremental"}[incremental], func(t *testing.T) {
+			releasesMatchGitArchive(t, bare, commits, steps, incremental)
+		})
+	}
+}
+
+func releasesMatchGitArchive(t *testing.T, bare string, commits []string, steps []struct{ name, script string }, incremental bool) {
 	host := &Local{Path: t.TempDir()}
 	staging := t.TempDir()
+	store := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
 	var prev *Manifest
 	prevRel := ""
 	for i, s := range steps {
-		commit := step(s.script)
+		commit := commits[i]
 		rel := ReleaseName(i + 1)
 		dest := filepath.Join(staging, rel)
-		m, _, err := Export(context.Background(), bare, commit, dest, prev, int64(1_800_000_000+i), 0)
+		var m *Manifest
+		var err error
+		if incremental {
+			dest, m, _, err = store.export(context.Background(), bare, commit, "", rel, prevRel, prev, int64(1_800_000_000+i), 0)
+		} else {
+			m, _, err = Export(context.Background(), bare, commit, dest, prev, int64(1_800_000_000+i), 0)
+		}
 		if err != nil {
 			t.Fatalf("%s: export: %v", s.name, err)
 		}

@@ -18,6 +18,7 @@ type FakeHost struct {
 	UploadFunc      func(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
 	SwitchFunc      func(ctx context.Context, rel string, keep int) (SwitchResult, error)
 	RunFunc         func(ctx context.Context, rel, command string, env []string, out io.Writer) error
+	AttachFunc      func(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	WriteSharedFunc func(ctx context.Context, name string, data []byte) error
 	RemoveFunc      func(ctx context.Context, rel string) error
 	CloseFunc       func() error
@@ -53,6 +54,13 @@ func (f *FakeHost) Run(ctx context.Context, rel, command string, env []string, o
 		return nil
 	}
 	return f.RunFunc(ctx, rel, command, env, out)
+}
+
+func (f *FakeHost) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+	if f.AttachFunc == nil {
+		return nil
+	}
+	return f.AttachFunc(ctx, rel, command, env, out)
 }
 
 func (f *FakeHost) WriteShared(ctx context.Context, name string, data []byte) error {

@@ -51,6 +51,13 @@ type Host interface {
 	// mask secrets, cut long lines and keep a bounded tail, pass a
 	// *hooks.Output.
 	Run(ctx context.Context, rel, command string, env []string, out io.Writer) error
+	// Attach runs command like Run, for as long as ctx lasts: when ctx
+	// ends, or the connection to the host is lost, the command and every
+	// process it started on the host are stopped, even one that is
+	// waiting and prints nothing (a command following a log). The error
+	// is nil if the command was stopped because ctx ended after it had
+	// started.
+	Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	// WriteShared replaces <path>/shared/<name> with data, readable by the
 	// deploy user only (0600). data travels on stdin, never in argv.
 	WriteShared(ctx context.Context, name string, data []byte) error

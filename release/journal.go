@@ -83,6 +83,7 @@ func (e *Engine) clearJournal(app, env string) {
 // more (see ProcGroup): a leftover ssh or rsync could still change a
 // host behind recovery's back.
 func (e *Engine) Recover(ctx context.Context, cfg *config.Config) error {
+	e.removeIncomingArtifacts()
 	files, _ := filepath.Glob(filepath.Join(e.DataDir, "journal", "*", "*.json"))
 	var failed int
 	for _, f := range files {

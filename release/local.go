@@ -218,6 +218,16 @@ func (l *Local) Run(ctx context.Context, rel, command string, env []string, out 
 	return hooks.Exec(ctx, command, dir, env, nil, out)
 }
 
+// Attach is Run: hooks.Exec kills the command's whole process group when
+// ctx ends.
+func (l *Local) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+	err := l.Run(ctx, rel, command, env, out)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 func (l *Local) releases() ([]string, error) {
 	entries, err := os.ReadDir(l.releasesDir())
 	if errors.Is(err, fs.ErrNotExist) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -364,6 +365,15 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 	}
 	// The environment (secrets included) travels on stdin, never on a
 	// command line that ps would show on either machine.
+	// out never fails (a pusher who went away must not stop the hook).
+	return s.stream(ctx, []byte(exportLines(env)), hooks.QuietWriter(out), `cd "$1" || exit 1
+eval "$(cat)"
+exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
+}
+
+// exportLines are the export statements that give a remote command env,
+// one quoted value each; variables with names sh cannot take are left out.
+func exportLines(env []string) string {
 	var exports strings.Builder
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -372,10 +382,100 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 		}
 		fmt.Fprintf(&exports, "export %s=%s\n", k, shellQuote(v))
 	}
-	// out never fails (a pusher who went away must not stop the hook).
-	return s.stream(ctx, []byte(exports.String()), hooks.QuietWriter(out), `cd "$1" || exit 1
-eval "$(cat)"
-exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
+	return exports.String()
+}
+
+// attachScript runs "$3" in its own session on the host and stops that
+// session's process group once its standard input reaches end of file,
+// which happens when Slipway closes it or when the connection dies: without
+// a terminal, sshd sends no signal to a remote command when the client
+// goes, and a command that only waits (tail -f) would never notice.
+//
+// Standard input first carries the export lines, ended by the line "$4"
+// (random, so no value can end them early). A background job's standard
+// input is /dev/null unless given explicitly, hence fd 3.
+const attachScript = `cd "$1" || exit 1
+vars=
+while IFS= read -r line; do
+	[ "$line" = "$4" ] && break
+	vars="$vars$line
+"
+done
+eval "$vars"
+exec 3<&0
+setsid timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null &
+pid=$!
+setsid sh -c 'cat >/dev/null; kill -s TERM -- -"$1" 2>/dev/null; sleep 2; kill -s KILL -- -"$1" 2>/dev/null' sh "$pid" <&3 >/dev/null 2>&1 &
+watcher=$!
+exec 3<&-
+wait "$pid"
+rc=$?
+kill -s KILL -- -"$watcher" 2>/dev/null
+exit "$rc"`
+
+// attachLimit bounds a command Attach runs when ctx has no deadline: the
+// host stops it then even if it never learns that Slipway has gone.
+const attachLimit = 24 * time.Hour
+
+// Attach runs command with attachScript. When ctx ends, the standard input
+// of the remote shell is closed, so the host stops the command's process
+// group; ssh itself is killed 5 seconds later if it has not exited by then.
+func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+	dir := s.path
+	if rel != "" {
+		dir += "/releases/" + rel
+	}
+	limit := attachLimit
+	if dl, ok := ctx.Deadline(); ok {
+		limit = time.Until(dl)
+	}
+	timeout := strconv.Itoa(max(int(limit.Seconds()+0.999), 1))
+	end := "slipway-end-" + randomID()
+	line := "sh -c " + shellQuote(attachScript) + " sh"
+	for _, a := range []string{dir, timeout, command, end} {
+		line += " " + shellQuote(a)
+	}
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	defer stdinR.Close()
+	// The command is not started under ctx: ending ctx closes standard
+	// input instead of killing ssh, so the host hears of it.
+	cmd := exec.Command("ssh", append(s.sshArgs(), "--", s.host, line)...)
+	cmd.Stdin = stdinR
+	stderr := hooks.NewOutput(nil, nil)
+	cmd.Stdout, cmd.Stderr = hooks.QuietWriter(out), stderr
+	if err := s.opt.Group.start(cmd); err != nil {
+		stdinW.Close()
+		return fmt.Errorf("attach: start ssh: %w", err)
+	}
+	stdinR.Close()
+	exited := make(chan struct{})
+	go func() {
+		// The variables may not fit in the pipe: write them while ssh reads.
+		io.WriteString(stdinW, exportLines(env)+end+"\n")
+		select {
+		case <-ctx.Done():
+		case <-exited:
+		}
+		stdinW.Close()
+		select {
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+		case <-exited:
+		}
+	}()
+	err = cmd.Wait()
+	close(exited)
+	stderr.Close()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return s.explain(err, string(stderr.Tail()))
+	}
+	return nil
 }
 
 func (s *SSH) WriteShared(ctx context.Context, name string, data []byte) error {

@@ -3,6 +3,8 @@
 // health, pending approvals, recent releases, and the lines of running
 // deploys as the pusher reads them (Hub). It owns nothing on disk: it reads
 // the history, DATA/state and DATA/pending through the release package.
-// It must not change anything, start or approve a deploy, or show a
-// secret value, a key or a secret's name.
+// On request (?check=APP/ENV) it asks an environment's hosts now through
+// Engine.CheckLive, which only reads them and runs the health check. It
+// must not change anything, start or approve a deploy, or show a secret
+// value, a key or a secret's name.
 package web

@@ -31,7 +31,8 @@ type Server struct {
 	Log     zerolog.Logger
 	Version string
 
-	page *template.Template
+	page   *template.Template
+	checks checks
 }
 
 // Timeouts of the HTTP server; the event stream lifts the write deadline
@@ -178,6 +179,19 @@ func cookieValue(token string) string {
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	d := s.snapshot(r.Context())
+	if target := r.URL.Query().Get("check"); target != "" {
+		// Another site may not make a browser run health checks here
+		// (an <img> pointing at the link): browsers say where a request
+		// comes from; "none" is an address typed or bookmarked.
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			http.Error(w, "Check hosts from the dashboard itself: follow its link, or open the address directly.", http.StatusForbidden)
+			return
+		}
+		if code := s.checkNow(r.Context(), &d, target); code != http.StatusOK {
+			http.Error(w, "No such environment to check: use ?check=APP/ENV.", code)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := s.page.Execute(w, d); err != nil {
 		s.Log.Warn().Err(err).Msg("dashboard: render the page")

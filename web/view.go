@@ -34,6 +34,10 @@ type envView struct {
 	Deploy           *release.Lock
 	Pending          *pendingView
 	Run              *Run // the latest deploy's lines, running or ended
+	// Checked is when the hosts were asked now (?check=APP/ENV); zero
+	// when they were not. CheckNote says why a check did not run.
+	Checked   time.Time
+	CheckNote string
 }
 
 // pendingView is a staged release without the pusher's key fingerprint.
@@ -45,7 +49,15 @@ type pendingView struct {
 type hostView struct {
 	Name, Current, Health string
 	Seen                  time.Time
-	InLine                bool // runs the live release
+	InLine                bool   // runs the live release
+	Recorded              string // Current as the state file has it ("" for none or never seen)
+	Live                  *liveView
+}
+
+// liveView is a host's answer to a check asked for on the page.
+type liveView struct {
+	Verdict string // a release.Verdict* constant
+	Text    string // what the cell says
 }
 
 // snapshot reads everything the page shows, as `status` and `releases` do.
@@ -76,7 +88,7 @@ func (s *Server) snapshot(ctx context.Context) page {
 				hv := hostView{Name: name, Current: "never seen", Health: "not checked"}
 				if st != nil {
 					if seen, ok := st.Hosts[name]; ok {
-						hv.Current, hv.Health, hv.Seen = seen.Current, seen.Health, seen.Seen
+						hv.Current, hv.Health, hv.Seen, hv.Recorded = seen.Current, seen.Health, seen.Seen, seen.Current
 						if hv.Current == "" {
 							hv.Current = "none"
 						}
@@ -114,6 +126,15 @@ var funcs = template.FuncMap{
 			return "wait"
 		}
 		return "plain"
+	},
+	"verdictClass": func(v string) string {
+		switch v {
+		case release.VerdictOK:
+			return "good"
+		case release.VerdictOutOfLine:
+			return "wait"
+		}
+		return "bad"
 	},
 	"healthClass": func(h string) string {
 		switch {

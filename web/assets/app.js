@@ -1,5 +1,6 @@
 // Follows deploys as they run: each line the pusher sees is appended to
 // its environment's panel; when a deploy ends the page is read again.
+// Checking hosts now (?check=APP/ENV) is a plain link: no script needed.
 (function () {
   "use strict";
   var conn = document.getElementById("conn");
@@ -19,7 +20,10 @@
   }
 
   function reload() {
-    if (reloading === null) reloading = setTimeout(function () { location.reload(); }, 200);
+    if (reloading === null) reloading = setTimeout(function () {
+      // Read the page again, without asking the hosts again (?check=).
+      location.replace(location.pathname);
+    }, 200);
   }
 
   var es = new EventSource("/events");

@@ -25,10 +25,9 @@ import (
 type Host interface {
 	// Name is the host's name as configured ("local", "web-1").
 	Name() string
-	// Open reads what the host holds before a deploy: the release current
-	// points to ("" for none) and the release directories, oldest first.
-	// It also creates releases/ where it can and removes what interrupted
-	// removals left behind.
+	// Open reads what the host holds: the release current points to (""
+	// for none) and the release directories, oldest first. It changes
+	// nothing but removing what interrupted removals left behind.
 	Open(ctx context.Context) (HostInfo, error)
 	// Upload makes releases/<rel> an exact copy of the directory src, in
 	// one session: it refuses a release that exists already, reuses what

@@ -40,7 +40,6 @@ func (l *Local) Close() error { return nil }
 func (l *Local) releasesDir() string { return filepath.Join(l.Path, "releases") }
 
 func (l *Local) Open(ctx context.Context) (HostInfo, error) {
-	os.MkdirAll(l.releasesDir(), 0o755) // Upload reports a directory it cannot create
 	cur, err := l.current()
 	if err != nil {
 		return HostInfo{}, err

@@ -183,10 +183,8 @@ func (s *SSH) explain(err error, stderr string) error {
 }
 
 // openScript prints current's target and the release directories, after
-// making releases/ exist where it can and sweeping what interrupted
-// removals left. $1 is the deploy path.
-const openScript = `mkdir -p "$1/releases" 2>/dev/null
-cd "$1" 2>/dev/null || exit 0
+// sweeping what interrupted removals left. $1 is the deploy path.
+const openScript = `cd "$1" 2>/dev/null || exit 0
 if [ -L current ]; then echo "current=$(readlink current)"; elif [ -e current ]; then echo "$1/current is not a symlink" >&2; exit 3; fi
 cd releases 2>/dev/null || exit 0
 for d in .v*.removing; do [ -e "$d" ] && rm -rf "$d"; done

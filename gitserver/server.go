@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/rs/zerolog"
@@ -276,7 +277,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 	}
 	args := sess.Command()
 	if len(args) == 0 {
-		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText)
+		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText())
 		sess.Exit(0)
 		return
 	}

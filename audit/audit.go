@@ -38,6 +38,9 @@ const (
 	EventLocked     Event = "locked"      // an environment was locked against deploys
 	EventUnlocked   Event = "unlocked"    // and unlocked
 	EventForced     Event = "forced"      // an admin deployed into a locked environment
+	// EventBookkeeping is work after a deploy's verdict that failed (its
+	// after_deploy, a history note, the host state file); the deploy stands.
+	EventBookkeeping Event = "bookkeeping"
 )
 
 // Record is one event.

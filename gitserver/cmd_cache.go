@@ -1,22 +1,20 @@
 package gitserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/release"
 )
 
-const cacheHelp = `  cache clear APP ENV                         empty the build cache (SLIPWAY_CACHE_DIR)
-`
-
 // cache handles `cache clear APP ENV`: deployers of the environment and
 // admins may empty its build cache, never while one of its deploys runs.
-func (c *command) cache(args []string) int {
+func (c *command) cache(ctx context.Context, stdin io.Reader, args []string) int {
 	if len(args) != 3 || args[0] != "clear" {
-		fmt.Fprintln(c.errw, "slipway: usage: cache clear APP ENV")
-		return exitUsage
+		return c.usageError("cache")
 	}
 	app, env, ok := c.target(args[1:])
 	if !ok {

@@ -22,7 +22,7 @@ const (
 // the environment's logs command (logs_follow with -f) on its hosts and
 // reads the lines as they come. The commands stop when the client goes
 // away or the server stops. Nothing changes, so nothing is audited.
-func (c *command) logs(ctx context.Context, args []string) int {
+func (c *command) logs(ctx context.Context, stdin io.Reader, args []string) int {
 	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
 	host := fs.String("host", "", "only this host")
 	n := fs.Int("n", defaultLogLines, "how many recent lines each host prints (SLIPWAY_LOG_LINES)")
@@ -32,8 +32,7 @@ func (c *command) logs(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	if len(pos) != 2 {
-		fmt.Fprintln(c.errw, "slipway: usage: logs APP ENV [--host H] [-n N] [-f]")
-		return exitUsage
+		return c.usageError("logs")
 	}
 	if *n < 1 || *n > maxLogLines {
 		fmt.Fprintf(c.errw, "slipway: logs: -n must be from 1 to %d\n", maxLogLines)

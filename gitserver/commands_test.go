@@ -111,3 +111,46 @@ func FuzzCommand(f *testing.F) {
 		}
 	})
 }
+
+// TestCommandTable checks that the one table of ssh commands feeds help
+// and dispatch alike: every row is listed in help with each of its forms,
+// every name reaches its own command, and a wrong call of a command that
+// takes arguments answers with that row's forms.
+func TestCommandTable(t *testing.T) {
+	s := newCommandServer(t)
+	alice := identity{User: "alice", Key: "SHA256:x"}
+	help := helpText()
+	seen := map[string]bool{}
+	for _, sc := range sshCommands {
+		if seen[sc.name] {
+			t.Errorf("%s is in the table twice", sc.name)
+		}
+		seen[sc.name] = true
+		if len(sc.usage) == 0 || sc.run == nil {
+			t.Errorf("%s has no usage or no function", sc.name)
+		}
+		for _, u := range sc.usage {
+			if !strings.HasPrefix(u.form, sc.name) {
+				t.Errorf("%s: form %q does not start with its name", sc.name, u.form)
+			}
+			if !strings.Contains(help, "  "+u.form) {
+				t.Errorf("help lacks %q", u.form)
+			}
+		}
+		var out, errw bytes.Buffer
+		s.command(context.Background(), alice, []string{sc.name, "--bogus-flag-for-the-table-test"}, strings.NewReader(""), &out, &errw)
+		if strings.Contains(errw.String(), "unknown command") {
+			t.Errorf("%s does not reach its command: %s", sc.name, errw.String())
+		}
+	}
+	var errw bytes.Buffer
+	if code := s.command(context.Background(), alice, []string{"approve", "shop"}, strings.NewReader(""), new(bytes.Buffer), &errw); code != exitUsage ||
+		errw.String() != "slipway: usage: approve APP ENV vN\n" {
+		t.Errorf("approve shop: exit %d, %q", code, errw.String())
+	}
+	errw.Reset()
+	s.command(context.Background(), alice, []string{"secrets"}, strings.NewReader(""), new(bytes.Buffer), &errw)
+	if want := "slipway: usage: secrets set APP ENV NAME < VALUE | secrets set APP ENV NAME=VALUE... | secrets list APP ENV | secrets unset APP ENV NAME\n"; errw.String() != want {
+		t.Errorf("secrets: %q, want %q", errw.String(), want)
+	}
+}

@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -32,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"

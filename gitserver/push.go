@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
@@ -288,6 +289,7 @@ func rollbackRef(ref string) (env string, ok bool) {
 
 // rollbackByPush handles git push deploy +v41:rollback[/env].
 func (s *Server) rollbackByPush(ctx context.Context, p *pushSession, app *config.App, envName string, c RefCommand, force bool, out io.Writer) RefResult {
+	s.Engine.Wait(app.Name, "") // the notes of deploys that gave their verdict
 	rel, err := s.releaseForObject(ctx, p.Repo, c.New)
 	if err != nil {
 		fmt.Fprintf(out, "%v\n", err)

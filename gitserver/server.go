@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/rs/zerolog"
@@ -276,7 +277,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 	}
 	args := sess.Command()
 	if len(args) == 0 {
-		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText)
+		fmt.Fprintf(sess, "Hi %s! This is Slipway. Deploy with git push; there is no shell here.\n\n%s", id.User, helpText())
 		sess.Exit(0)
 		return
 	}
@@ -368,6 +369,9 @@ func (s *Server) serveGit(sess ssh.Session, id identity, args []string, log zero
 	}
 	dir := s.repoDir(app)
 	if service == "upload-pack" {
+		// A fetch right after a push gets the notes its deploy writes
+		// after the verdict.
+		s.Engine.Wait(app, "")
 		if _, err := os.Stat(dir); err != nil {
 			fmt.Fprintf(stderr, "slipway: %s has no repository yet; the first git push creates it\n", app)
 			return 1

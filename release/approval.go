@@ -261,7 +261,9 @@ func (e *Engine) Approve(ctx context.Context, req ApprovalRequest, out io.Writer
 		if err == nil {
 			d.hosts = append(d.hosts, h)
 			cctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			d.prev[name], err = h.Current(cctx)
+			var info HostInfo
+			info, err = h.Open(cctx)
+			d.prev[name] = info.Current
 			cancel()
 		}
 		if err != nil {
@@ -359,9 +361,9 @@ func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, 
 		}
 		hosts = append(hosts, h)
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		cur, err := h.Current(cctx)
+		info, err := h.Open(cctx)
 		cancel()
-		if err == nil && cur == p.Release {
+		if err == nil && info.Current == p.Release {
 			return &LiveReleaseError{App: p.App, Env: p.Env, Release: p.Release, Live: true, Host: name}
 		}
 	}

@@ -270,6 +270,7 @@ type deploy struct {
 	mu           sync.Mutex
 	healthResult map[string]string    // host → "ok" or "failed: ..."
 	seen         map[string]HostState // host → what it runs, learned after the switch
+	pruned       map[string]bool      // releases a switch removed from some host
 }
 
 func (d *deploy) phase(p Phase) {
@@ -346,14 +347,29 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 
 	defer func() {
-		for _, h := range d.hosts {
-			h.Close()
-		}
+		// After the bookkeeping, which may still need them.
+		d.e.later(app, env, func() {
+			for _, h := range d.hosts {
+				h.Close()
+			}
+		})
 	}()
-	if err := d.ship(ctx); err != nil {
+	if err := d.connectAll(ctx); err != nil {
 		return nil, d.fail(ctx, err)
 	}
-	if req.Env.Approval && req.Rollback == "" {
+	if req.Rollback != "" {
+		// A rollback goes straight to the switch: most hosts still hold
+		// the release, and Switch says which do not (see switchWaves).
+		d.presumePrev()
+		return d.goLive(ctx)
+	}
+	if err := d.open(ctx, d.hosts); err != nil {
+		return nil, d.fail(ctx, err)
+	}
+	if err := d.ship(ctx, d.hosts); err != nil {
+		return nil, d.fail(ctx, err)
+	}
+	if req.Env.Approval {
 		return d.stage(ctx)
 	}
 	return d.goLive(ctx)
@@ -384,30 +400,93 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 	if err := d.e.writeJournal(d.j); err != nil {
 		d.log.Error().Err(err).Msg("cannot update the deploy journal")
 	}
-	d.finish(ctx, time.Since(d.start))
-	d.e.clearJournal(app, env)
-	d.prune(ctx)
-	d.saveState(ctx)
-	d.afterDeploy(ctx)
+	dur := time.Since(d.start)
+	d.moveBranch(ctx)
+	// A staged release made live by a rollback (possible only while the
+	// environment has no approval) no longer waits for one.
+	d.e.clearPending(app, env, d.rel)
 	if req.Rollback != "" {
-		d.audit(audit.EventRolledBack, "live again in "+seconds(time.Since(d.start)))
+		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(dur))
 	} else {
-		d.audit(audit.EventDeployed, "live in "+seconds(time.Since(d.start)))
+		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(dur))
 	}
-	if req.Rollback != "" {
-		d.p.line("%s rolled back to %s in %s", env, d.rel, seconds(time.Since(d.start)))
-	} else {
-		d.p.line("deployed %s to %s in %s", d.rel, env, seconds(time.Since(d.start)))
+	d.log.Info().Dur("duration", dur).Bool("rollback", req.Rollback != "").Msg("deploy finished")
+	d.obs.end(d.rel, OutcomeLive, dur)
+	// The verdict goes to the pusher now; the rest is the daemon's.
+	d.later(ctx, func(ctx context.Context) {
+		d.record(ctx, dur)
+		d.e.clearJournal(app, env)
+		d.pruneArtifacts()
+		d.saveState(ctx)
+		d.afterDeploy(ctx)
+		if req.Rollback != "" {
+			d.audit(audit.EventRolledBack, "live again in "+seconds(dur))
+		} else {
+			d.audit(audit.EventDeployed, "live in "+seconds(dur))
+		}
+	})
+	return &Result{Release: d.rel, Duration: dur}, nil
+}
+
+// pruneArtifacts removes the kept artifacts of releases that the switches
+// pruned from every host. A host whose holdings are unknown may keep any.
+func (d *deploy) pruneArtifacts() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.seen) < len(d.hosts) {
+		return
 	}
-	d.log.Info().Dur("duration", time.Since(d.start)).Bool("rollback", req.Rollback != "").Msg("deploy finished")
-	d.obs.end(d.rel, OutcomeLive, time.Since(d.start))
-	return &Result{Release: d.rel, Duration: time.Since(d.start)}, nil
+	for r := range d.pruned {
+		held := false
+		for _, hs := range d.seen {
+			held = held || slices.Contains(hs.Releases, r)
+		}
+		if !held {
+			d.e.removeArtifact(d.req.App.Name, r)
+		}
+	}
+}
+
+// later queues what is left of the deploy once its verdict is known (see
+// Engine.later). Its lines go to the daemon log: the pusher has gone.
+func (d *deploy) later(ctx context.Context, fn func(context.Context)) {
+	d.p = &printer{w: logLines{d.log}, secrets: d.p.secrets}
+	ctx = context.WithoutCancel(ctx)
+	d.e.later(d.req.App.Name, d.req.Env.Name, func() { fn(ctx) })
+}
+
+// logLines logs each line written to it, for output nobody reads live.
+type logLines struct{ log zerolog.Logger }
+
+func (l logLines) Write(b []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+		l.log.Info().Str("line", line).Msg("after the verdict")
+	}
+	return len(b), nil
+}
+
+// bookkeepingFailed records a failure of the work done after the verdict
+// in the daemon log and the audit log: nobody is there to read it live.
+func (d *deploy) bookkeepingFailed(what string, err error) {
+	d.log.Error().Err(err).Msg(what)
+	if aerr := d.e.Audit.Append(audit.Record{Event: audit.EventBookkeeping, User: d.req.User, App: d.req.App.Name,
+		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
+		d.log.Error().Err(aerr).Msg("cannot write the audit log")
+	}
 }
 
 // finish moves the branch and records the outcome of a release that is
 // live on every host. A restart runs it again for a journal left in phase
 // "finishing" (see completeJournal), so each step tolerates having run.
 func (d *deploy) finish(ctx context.Context, dur time.Duration) {
+	d.moveBranch(ctx)
+	d.e.clearPending(d.req.App.Name, d.req.Env.Name, d.rel)
+	d.record(ctx, dur)
+}
+
+// moveBranch moves the deploy branch to the live commit, before the
+// verdict: the pusher's ok says the ref moved.
+func (d *deploy) moveBranch(ctx context.Context) {
 	req := d.req
 	if head, _ := BranchHead(req.Repo, req.Env.Branch); head != req.Commit {
 		if err := UpdateBranch(ctx, req.Repo, req.Env.Branch, req.Commit, req.Old); err != nil {
@@ -417,6 +496,11 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 			d.p.line("warning: %s is live but branch %s was not moved: %v", d.rel, req.Env.Branch, err)
 		}
 	}
+}
+
+// record writes the outcome of a live release to the history.
+func (d *deploy) record(ctx context.Context, dur time.Duration) {
+	req := d.req
 	if req.Rollback != "" {
 		d.event(ctx, req.Commit, OutcomeLive, "rolled back from "+orNone(d.from))
 		if d.from != "" {
@@ -427,46 +511,64 @@ func (d *deploy) finish(ctx context.Context, dur time.Duration) {
 	} else {
 		d.event(ctx, req.Commit, OutcomeLive, "deployed in "+seconds(dur))
 	}
-	// A staged release made live by a rollback (possible only while the
-	// environment has no approval) no longer waits for one.
-	d.e.clearPending(req.App.Name, req.Env.Name, d.rel)
 }
 
-// ship exports the tree and uploads it to every host. Nothing is live yet.
-func (d *deploy) ship(ctx context.Context) error {
-	req := d.req
-	app, env := req.App.Name, req.Env.Name
-	d.e.cleanStaging(app, env)
-	defer d.e.cleanStaging(app, env)
-
-	// Connect to every host, in parallel, and learn what each runs now.
-	var err error
+// connectAll makes a Host for every host of the environment. It starts no
+// remote session: the first one is Open, or for a rollback the switch.
+func (d *deploy) connectAll(ctx context.Context) error {
 	d.prev = make(map[string]string)
-	for _, name := range req.Env.Hosts {
-		h, err := d.e.connect(ctx, req.Env, name)
+	for _, name := range d.req.Env.Hosts {
+		h, err := d.e.connect(ctx, d.req.Env, name)
 		if err != nil {
 			d.p.step("connect", name, "FAILED: %v", err)
 			return &HostError{Host: name, Step: "connect", Err: err}
 		}
 		d.hosts = append(d.hosts, h)
 	}
-	var mu sync.Mutex
-	err = d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
+	return nil
+}
+
+// open learns, in one session per host and in parallel, what each of
+// hosts runs now and holds.
+func (d *deploy) open(ctx context.Context, hosts []Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		defer cancel()
-		cur, err := h.Current(cctx)
+		info, err := h.Open(cctx)
 		if err != nil {
 			d.p.step("connect", h.Name(), "FAILED: %v", err)
 			return &HostError{Host: h.Name(), Step: "connect", Err: err}
 		}
-		mu.Lock()
-		d.prev[h.Name()] = cur
-		mu.Unlock()
+		d.mu.Lock()
+		d.prev[h.Name()] = info.Current
+		d.mu.Unlock()
 		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// presumePrev fills prev, before a rollback's switch tells the truth, with
+// what each host ran when last seen, or the live release.
+func (d *deploy) presumePrev() {
+	st, err := d.e.State(d.req.App.Name, d.req.Env.Name)
+	for _, h := range d.hosts {
+		rel := d.from
+		if err == nil {
+			if hs, ok := st.Hosts[h.Name()]; ok && hs.Current != "unknown" {
+				rel = hs.Current
+			}
+		}
+		d.prev[h.Name()] = rel
 	}
+}
+
+// ship exports the tree and uploads it to targets, which open has
+// reached. Nothing is live yet.
+func (d *deploy) ship(ctx context.Context, targets []Host) error {
+	req := d.req
+	app, env := req.App.Name, req.Env.Name
+	d.e.cleanStaging(app, env)
+	defer d.e.cleanStaging(app, env)
+	var err error
 
 	// The manifest of the release most hosts run decides mtimes (see Manifest).
 	base := majority(d.prev)
@@ -477,17 +579,6 @@ func (d *deploy) ship(ctx context.Context) error {
 			d.log.Warn().Err(err).Msg("previous manifest unreadable; uploading everything")
 		}
 		prevManifest = m
-	}
-
-	targets := d.hosts
-	if req.Rollback != "" {
-		if targets, err = d.missing(ctx); err != nil {
-			return err
-		}
-		if len(targets) == 0 {
-			d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
-			return nil
-		}
 	}
 
 	d.phase(PhaseExport)
@@ -558,33 +649,12 @@ func (d *deploy) ship(ctx context.Context) error {
 	return d.prepare(ctx, targets)
 }
 
-// missing returns the hosts that no longer have the rollback target, which
-// retention removed: it is shipped again from its tag.
-func (d *deploy) missing(ctx context.Context) ([]Host, error) {
-	var mu sync.Mutex
-	var out []Host
-	err := d.forEachHost(ctx, d.hosts, func(ctx context.Context, h Host) error {
-		lctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		defer cancel()
-		rels, err := h.Releases(lctx)
-		if err != nil {
-			return &HostError{Host: h.Name(), Step: "connect", Err: err}
-		}
-		for _, r := range rels {
-			if r == d.rel {
-				return nil
-			}
-		}
-		mu.Lock()
-		out = append(out, h)
-		mu.Unlock()
-		return nil
-	})
-	return out, err
-}
-
 // switchWaves switches the hosts wave by wave, checking health after each.
+// A rollback switches every host at once instead (see rollbackSwitch).
 func (d *deploy) switchWaves(ctx context.Context) error {
+	if d.req.Rollback != "" {
+		return d.rollbackSwitch(ctx)
+	}
 	names := make([]string, len(d.hosts))
 	byName := make(map[string]Host, len(d.hosts))
 	for i, h := range d.hosts {
@@ -605,33 +675,155 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		for j, n := range wave {
 			hosts[j] = byName[n]
 		}
-		var mu sync.Mutex
-		err := d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
-			sctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			defer cancel()
-			// Counted as switched before the attempt: a switch that fails
-			// may still have happened (the rename done, its answer lost),
-			// and switching back an unswitched host is harmless.
-			mu.Lock()
-			d.switched = append(d.switched, h)
-			mu.Unlock()
-			if err := h.Switch(sctx, d.rel); err != nil {
-				d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
-				return &HostError{Host: h.Name(), Step: "switch", Err: err}
-			}
-			d.p.step(string(label), h.Name(), "current → releases/%s", d.rel)
-			d.log.Info().Str("step", "switch").Str("host", h.Name()).Msg("switched")
-			if err := d.afterSwitch(ctx, h, d.rel); err != nil {
-				return err
-			}
-			return d.health(ctx, h)
-		})
-		if err != nil {
+		if err := d.switchHosts(ctx, label, hosts); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// rollbackSwitch switches every host at once, whatever waves and
+// parallelism say: the target ran there before, and a switch is a rename
+// (one session per host). Their lines follow in the configured order once
+// every switch has answered, so that they read the same on every run;
+// after_switch and the health check then run on each switched host,
+// parallelism at a time. Hosts that no longer hold the target (retention
+// removed it) changed nothing: it is shipped to them again from its tag,
+// then they switch like a wave.
+func (d *deploy) rollbackSwitch(ctx context.Context) error {
+	d.phase(PhaseSwitch)
+	type result struct {
+		res     SwitchResult
+		missing bool
+		err     error
+	}
+	results := make([]result, len(d.hosts))
+	var wg sync.WaitGroup
+	for i, h := range d.hosts {
+		wg.Go(func() {
+			r := &results[i]
+			r.res, r.missing, r.err = d.switchOne(ctx, h)
+		})
+	}
+	wg.Wait()
+	var missing, switched []Host
+	var first error
+	for i, h := range d.hosts {
+		r := results[i]
+		switch {
+		case r.missing:
+			missing = append(missing, h)
+		case d.reportSwitch(PhaseSwitch, h, r.res, r.err) != nil:
+			if first == nil {
+				first = &HostError{Host: h.Name(), Step: "switch", Err: r.err}
+			}
+		default:
+			switched = append(switched, h)
+		}
+	}
+	if first != nil {
+		return first
+	}
+	// The switches told what each host ran before (d.j.Prev is d.prev).
+	if err := d.e.writeJournal(d.j); err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
+	}
+	err := d.forEachHost(ctx, switched, func(ctx context.Context, h Host) error {
+		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
+			return err
+		}
+		return d.health(ctx, h)
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	if err := d.open(ctx, missing); err != nil {
+		return err
+	}
+	if err := d.ship(ctx, missing); err != nil {
+		return err
+	}
+	if err := d.e.writeJournal(d.j); err != nil {
+		return err
+	}
+	return d.switchHosts(ctx, PhaseSwitch, missing)
+}
+
+// switchHosts switches hosts to the release, parallelism at a time,
+// pruning beyond keep_releases in the same session, then runs
+// after_switch and the health check on each.
+func (d *deploy) switchHosts(ctx context.Context, label Phase, hosts []Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+		res, missing, err := d.switchOne(ctx, h)
+		if missing {
+			err = fmt.Errorf("releases/%s: %w", d.rel, ErrNotOnHost)
+		}
+		if err := d.reportSwitch(label, h, res, err); err != nil {
+			return &HostError{Host: h.Name(), Step: "switch", Err: err}
+		}
+		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
+			return err
+		}
+		return d.health(ctx, h)
+	})
+}
+
+// switchOne switches h to the release, pruning beyond keep_releases, and
+// records what the switch told. A host that lacks the release reports
+// missing (a rollback only) and is not counted as switched.
+func (d *deploy) switchOne(ctx context.Context, h Host) (res SwitchResult, missing bool, err error) {
+	sctx, cancel := context.WithTimeout(ctx, switchTimeout)
+	defer cancel()
+	// Counted as switched before the attempt: a switch that fails may
+	// still have happened (the rename done, its answer lost), and
+	// switching back an unswitched host is harmless.
+	d.mu.Lock()
+	d.switched = append(d.switched, h)
+	d.mu.Unlock()
+	res, err = h.Switch(sctx, d.rel, d.keep())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if errors.Is(err, ErrNotOnHost) && d.req.Rollback != "" {
+		d.switched = slices.DeleteFunc(d.switched, func(s Host) bool { return s == h })
+		return res, true, nil
+	}
+	if err != nil {
+		return res, false, err
+	}
+	d.prev[h.Name()] = res.Previous
+	if d.seen == nil {
+		d.seen = map[string]HostState{}
+	}
+	// What the host holds now, so saveState need not ask again.
+	d.seen[h.Name()] = HostState{Current: d.rel, Releases: res.Releases}
+	if d.pruned == nil {
+		d.pruned = map[string]bool{}
+	}
+	for _, r := range res.Removed {
+		d.pruned[r] = true
+	}
+	return res, false, nil
+}
+
+// reportSwitch prints the lines of h's switch and returns its error.
+func (d *deploy) reportSwitch(label Phase, h Host, res SwitchResult, err error) error {
+	if err != nil {
+		d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
+		return err
+	}
+	d.p.step(string(label), h.Name(), "current → releases/%s", d.rel)
+	if len(res.Removed) > 0 {
+		d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(res.Removed, " "), d.keep())
+	}
+	d.log.Info().Str("step", "switch").Str("host", h.Name()).Strs("pruned", res.Removed).Msg("switched")
+	return nil
+}
+
+// keep is how many releases a switch leaves on a host.
+func (d *deploy) keep() int { return max(d.req.App.KeepReleases, 2) }
 
 // health runs the environment's health check on h.
 func (d *deploy) health(ctx context.Context, h Host) error {
@@ -683,7 +875,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	d.forEachHost(rctx, d.switched, func(ctx context.Context, h Host) error {
 		prev := d.prev[h.Name()]
 		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
-		err := h.Switch(sctx, prev)
+		_, err := h.Switch(sctx, prev, 0)
 		cancel()
 		if err != nil {
 			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: `slipway check` shows it and the next deploy brings it back in line", err)
@@ -764,9 +956,6 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
 		}
-		d.event(rctx, d.req.Commit, OutcomeFailed, detail)
-		d.audit(audit.EventFailed, detail)
-		d.saveState(rctx)
 		var tl *TooLargeError
 		const shrink = "keep large files out of the release (export-ignore) or ask the operator to raise max_release_size"
 		switch {
@@ -777,6 +966,17 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		default:
 			d.p.line("%s FAILED: %s; %s", what, de.Reason(), now)
 		}
+		// What the switches saw is out of date after switching back:
+		// saveState asks the hosts again.
+		d.mu.Lock()
+		d.seen = nil
+		d.mu.Unlock()
+		// The verdict goes to the pusher now; the rest is the daemon's.
+		d.later(ctx, func(ctx context.Context) {
+			d.event(ctx, d.req.Commit, OutcomeFailed, detail)
+			d.audit(audit.EventFailed, detail)
+			d.saveState(ctx)
+		})
 	}
 	d.obs.end(d.rel, OutcomeFailed, time.Since(d.start))
 	return de
@@ -812,74 +1012,8 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 	defer mu.Unlock()
 	ev := Event{Release: rel, Env: d.req.Env.Name, Outcome: outcome, Time: time.Now(), User: d.req.User, Detail: detail}
 	if err := recordEvent(ctx, d.req.Repo, commit, ev); err != nil {
-		d.log.Error().Err(err).Msg("cannot record release outcome")
+		d.bookkeepingFailed("cannot record "+rel+" "+outcome+" in the history", err)
 	}
-}
-
-// prune removes old releases beyond keep_releases on every host, never the
-// live one nor the one it replaced.
-func (d *deploy) prune(ctx context.Context) {
-	keep := d.req.App.KeepReleases
-	if keep < 2 {
-		keep = 2
-	}
-	pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
-	defer cancel()
-	removedAny := map[string]bool{}
-	defer func() {
-		// An artifact is kept as long as some host keeps its release; a
-		// host that could not be asked may keep any.
-		if len(d.seen) < len(d.hosts) {
-			return
-		}
-		for r := range removedAny {
-			held := false
-			for _, hs := range d.seen {
-				held = held || slices.Contains(hs.Releases, r)
-			}
-			if !held {
-				d.e.removeArtifact(d.req.App.Name, r)
-			}
-		}
-	}()
-	d.forEachHost(pctx, d.hosts, func(ctx context.Context, h Host) error {
-		rels, err := h.Releases(ctx)
-		if err != nil {
-			d.log.Warn().Str("host", h.Name()).Err(err).Msg("cannot list releases for pruning")
-			return nil
-		}
-		var removed []string
-		extra := len(rels) - keep
-		for _, r := range rels { // oldest first
-			if extra <= 0 {
-				break
-			}
-			if r == d.rel || r == d.prev[h.Name()] {
-				continue
-			}
-			if err := h.Remove(ctx, r); err != nil {
-				d.log.Warn().Str("host", h.Name()).Str("old", r).Err(err).Msg("cannot remove old release")
-				continue
-			}
-			removed = append(removed, r)
-			extra--
-		}
-		if len(removed) > 0 {
-			d.p.step("prune", h.Name(), "removed %s (keeping %d)", strings.Join(removed, " "), keep)
-		}
-		// What the host holds now, so saveState need not ask again.
-		left := slices.DeleteFunc(slices.Clone(rels), func(r string) bool { return slices.Contains(removed, r) })
-		d.mu.Lock()
-		if d.seen == nil {
-			d.seen = map[string]HostState{}
-		}
-		d.seen[h.Name()] = HostState{Current: d.rel, Releases: left}
-		for _, r := range removed {
-			removedAny[r] = true
-		}
-		d.mu.Unlock()
-		return nil
-	})
 }
 
 // forEachHost runs fn on hosts in parallel, at most Env.Parallelism at

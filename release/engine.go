@@ -53,6 +53,8 @@ type Engine struct {
 	apps  map[string]*sync.Mutex
 
 	freezeMu sync.Mutex // serializes lock and unlock (freeze.go)
+
+	books map[string]chan struct{} // "app/env" → closed when its last queued bookkeeping is done
 }
 
 // Lock describes the deploy that holds an environment.
@@ -125,11 +127,71 @@ func (e *Engine) lock(app, env, user string) (func(), error) {
 	}
 	l := &Lock{User: user, Release: "release pending", Since: time.Now()}
 	e.locks[key] = l
-	return func() {
+	unlock := func() {
 		e.mu.Lock()
 		delete(e.locks, key)
 		e.mu.Unlock()
-	}, nil
+	}
+	// What the last deploy left to do after its verdict comes first.
+	tail := e.books[key]
+	if tail != nil {
+		e.mu.Unlock()
+		<-tail
+		e.mu.Lock()
+	}
+	return unlock, nil
+}
+
+// later queues fn, bookkeeping of app/env that the pusher need not wait
+// for (history notes, the host state file, after_deploy, the audit
+// record), behind what is queued for app/env already. Taking the
+// environment's lock and Wait wait for it, so the next deploy, status,
+// releases, log and fetches see what it wrote.
+func (e *Engine) later(app, env string, fn func()) {
+	key := app + "/" + env
+	done := make(chan struct{})
+	e.mu.Lock()
+	if e.books == nil {
+		e.books = make(map[string]chan struct{})
+	}
+	prev := e.books[key]
+	e.books[key] = done
+	e.mu.Unlock()
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		fn()
+	}()
+}
+
+// Wait returns once the bookkeeping queued so far for app/env is done.
+// env "" waits for every environment of app, app "" for every app.
+func (e *Engine) Wait(app, env string) { e.WaitContext(context.Background(), app, env) }
+
+// WaitContext is Wait that gives up when ctx ends, and then returns false.
+func (e *Engine) WaitContext(ctx context.Context, app, env string) bool {
+	if e == nil {
+		return true
+	}
+	var tails []chan struct{}
+	e.mu.Lock()
+	for key, tail := range e.books {
+		a, en, _ := strings.Cut(key, "/")
+		if (app == "" || a == app) && (env == "" || en == env) {
+			tails = append(tails, tail)
+		}
+	}
+	e.mu.Unlock()
+	for _, t := range tails {
+		select {
+		case <-t:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // setPhase says what the deploy holding app/env is doing, for status.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func testEngine(t *testing.T, hosts ...*memHost) *Engine {
 	for _, h := range hosts {
 		byName[h.Name()] = h
 	}
-	return &Engine{
+	e := &Engine{
 		DataDir: t.TempDir(),
 		Log:     zerolog.Nop(),
 		Connect: func(_ context.Context, _ *config.Environment, name string) (Host, error) {
@@ -40,6 +41,9 @@ func testEngine(t *testing.T, hosts ...*memHost) *Engine {
 			return h, nil
 		},
 	}
+	// Bookkeeping after a verdict writes to DataDir until it is done.
+	t.Cleanup(func() { e.Wait("", "") })
+	return e
 }
 
 // testEnv is shop/production on hosts, switched in waves one host at a
@@ -160,11 +164,11 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors is rolled back",
 			breaks: func(hs []*memHost) {
 				h := hs[1]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
-					if err := h.doSwitch(ctx, rel); err != nil || rel != "v3" {
-						return err
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+					if res, err := h.doSwitch(ctx, rel, keep); err != nil || rel != "v3" {
+						return res, err
 					}
-					return errFake // the rename happened, its answer was lost
+					return SwitchResult{}, errFake // the rename happened, its answer was lost
 				}
 			},
 			switches: map[string][]string{
@@ -178,11 +182,11 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors before the rename is switched back harmlessly",
 			breaks: func(hs []*memHost) {
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 					if rel == "v3" {
-						return errFake
+						return SwitchResult{}, errFake
 					}
-					return h.doSwitch(ctx, rel)
+					return h.doSwitch(ctx, rel, keep)
 				}
 			},
 			switches: map[string][]string{
@@ -196,14 +200,14 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			breaks: func(hs []*memHost) {
 				failHealth(hs[1])
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string) error {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 					if rel == "v2" {
 						h.mu.Lock()
 						h.switches = append(h.switches, rel)
 						h.mu.Unlock()
-						return errFake
+						return SwitchResult{}, errFake
 					}
-					return h.doSwitch(ctx, rel)
+					return h.doSwitch(ctx, rel, keep)
 				}
 			},
 			switches: map[string][]string{
@@ -315,10 +319,9 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			}
 			e := testEngine(t, h)
 			d, _ := testDeploy(t, e, testEnv(nil, h), rel, tt.keep, h)
-			if err := h.Switch(context.Background(), rel); err != nil {
+			if err := d.switchHosts(context.Background(), PhaseSwitch, d.hosts); err != nil {
 				t.Fatal(err)
 			}
-			d.prune(context.Background())
 			cur, rels, _, removed := h.state()
 			if !slices.Equal(rels, tt.left) {
 				t.Errorf("host holds %q after prune (removed %q), want %q", rels, removed, tt.left)
@@ -326,9 +329,9 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			if cur != rel || slices.Contains(removed, rel) || slices.Contains(removed, tt.prev) {
 				t.Errorf("prune removed %q with %s live and %s before it", removed, rel, tt.prev)
 			}
-			// saveState learns the releases from prune, without asking again.
+			// saveState learns the releases from the switch, without asking again.
 			if seen := d.seen["web-1"]; seen.Current != rel || !slices.Equal(seen.Releases, tt.left) {
-				t.Errorf("prune recorded %+v, want current %s and releases %q", seen, rel, tt.left)
+				t.Errorf("switch recorded %+v, want current %s and releases %q", seen, rel, tt.left)
 			}
 		})
 	}
@@ -412,9 +415,9 @@ func TestSettleFinishesAnUnfinishedRollback(t *testing.T) {
 
 func TestSettleWithoutJournalTouchesNoHost(t *testing.T) {
 	h := newMemHost("web-1", "v2", "v1", "v2")
-	h.CurrentFunc = func(context.Context) (string, error) {
+	h.OpenFunc = func(context.Context) (HostInfo, error) {
 		t.Error("settle asked a host what it runs although no deploy was unfinished")
-		return "", errFake
+		return HostInfo{}, errFake
 	}
 	e := testEngine(t, h)
 	if err := e.settle(context.Background(), testEnv(nil, h)); err != nil {
@@ -429,11 +432,11 @@ func TestFailThenSettle(t *testing.T) {
 	failHealth(hosts[1])
 	web1 := hosts[0]
 	down := true
-	web1.SwitchFunc = func(ctx context.Context, rel string) error {
+	web1.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 		if rel == "v2" && down {
-			return errFake
+			return SwitchResult{}, errFake
 		}
-		return web1.doSwitch(ctx, rel)
+		return web1.doSwitch(ctx, rel, keep)
 	}
 	e := testEngine(t, hosts...)
 	env := testEnv([]string{"1", "50%", "100%"}, hosts...)
@@ -479,6 +482,45 @@ func TestWatchChecksAtLeastOnce(t *testing.T) {
 	}
 }
 
+// A rollback switches every host at once, whatever parallelism says: each
+// host's switch waits here until all of them have started.
+func TestRollbackSwitchesEveryHostAtOnce(t *testing.T) {
+	hosts := fourHosts()
+	var started sync.WaitGroup
+	started.Add(len(hosts))
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+	for _, h := range hosts {
+		h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+			started.Done()
+			select {
+			case <-all:
+			case <-time.After(time.Minute): // only a broken run waits this long
+				return SwitchResult{}, errors.New("the other hosts' switches did not start alongside")
+			}
+			return h.doSwitch(ctx, rel, keep)
+		}
+	}
+	e := testEngine(t, hosts...)
+	env := testEnv([]string{"1", "50%", "100%"}, hosts...) // parallelism 1, three waves
+	d, out := testDeploy(t, e, env, "v1", 5, hosts...)
+	d.req.Rollback = "v1"
+	if err := d.switchWaves(context.Background()); err != nil {
+		t.Fatalf("switchWaves = %v\n%s", err, out)
+	}
+	for _, h := range hosts {
+		if cur, _, _, _ := h.state(); cur != "v1" {
+			t.Errorf("%s runs %q, want v1", h.Name(), cur)
+		}
+		if d.prev[h.Name()] != "v2" {
+			t.Errorf("prev of %s = %q, want v2 as its switch told", h.Name(), d.prev[h.Name()])
+		}
+	}
+	if strings.Contains(out.String(), "wave") {
+		t.Errorf("a rollback went in waves:\n%s", out)
+	}
+}
+
 // An artifact is kept while some host keeps its release: pruning on one
 // host leaves it, pruning on every host removes it.
 func TestPruneRemovesArtifactsNoHostKeeps(t *testing.T) {
@@ -497,12 +539,10 @@ func TestPruneRemovesArtifactsNoHostKeeps(t *testing.T) {
 		}
 	}
 	d, _ := testDeploy(t, e, testEnv(nil, h1, h2), "v5", 3, h1, h2)
-	for _, h := range []*memHost{h1, h2} {
-		if err := h.Switch(context.Background(), "v5"); err != nil {
-			t.Fatal(err)
-		}
+	if err := d.switchHosts(context.Background(), PhaseSwitch, d.hosts); err != nil {
+		t.Fatal(err)
 	}
-	d.prune(context.Background())
+	d.pruneArtifacts()
 	for rel, kept := range map[string]bool{"v1": false, "v2": true, "v3": true, "v5": true} {
 		if _, err := os.Stat(e.artifactFile("shop", rel)); (err == nil) != kept {
 			t.Errorf("artifact of %s: kept = %v, want %v", rel, err == nil, kept)

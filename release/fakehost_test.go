@@ -14,13 +14,12 @@ import (
 // processes or network. A nil field does nothing and returns zero values.
 type FakeHost struct {
 	HostName        string
-	CurrentFunc     func(ctx context.Context) (string, error)
+	OpenFunc        func(ctx context.Context) (HostInfo, error)
 	UploadFunc      func(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
-	SwitchFunc      func(ctx context.Context, rel string) error
+	SwitchFunc      func(ctx context.Context, rel string, keep int) (SwitchResult, error)
 	RunFunc         func(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	AttachFunc      func(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	WriteSharedFunc func(ctx context.Context, name string, data []byte) error
-	ReleasesFunc    func(ctx context.Context) ([]string, error)
 	RemoveFunc      func(ctx context.Context, rel string) error
 	CloseFunc       func() error
 }
@@ -29,11 +28,11 @@ var _ Host = (*FakeHost)(nil)
 
 func (f *FakeHost) Name() string { return f.HostName }
 
-func (f *FakeHost) Current(ctx context.Context) (string, error) {
-	if f.CurrentFunc == nil {
-		return "", nil
+func (f *FakeHost) Open(ctx context.Context) (HostInfo, error) {
+	if f.OpenFunc == nil {
+		return HostInfo{}, nil
 	}
-	return f.CurrentFunc(ctx)
+	return f.OpenFunc(ctx)
 }
 
 func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
@@ -43,11 +42,11 @@ func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string) (Uploa
 	return f.UploadFunc(ctx, src, rel, linkDest)
 }
 
-func (f *FakeHost) Switch(ctx context.Context, rel string) error {
+func (f *FakeHost) Switch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 	if f.SwitchFunc == nil {
-		return nil
+		return SwitchResult{}, nil
 	}
-	return f.SwitchFunc(ctx, rel)
+	return f.SwitchFunc(ctx, rel, keep)
 }
 
 func (f *FakeHost) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
@@ -69,13 +68,6 @@ func (f *FakeHost) WriteShared(ctx context.Context, name string, data []byte) er
 		return nil
 	}
 	return f.WriteSharedFunc(ctx, name, data)
-}
-
-func (f *FakeHost) Releases(ctx context.Context) ([]string, error) {
-	if f.ReleasesFunc == nil {
-		return nil, nil
-	}
-	return f.ReleasesFunc(ctx)
 }
 
 func (f *FakeHost) Remove(ctx context.Context, rel string) error {
@@ -115,20 +107,19 @@ type memHost struct {
 func newMemHost(name, current string, releases ...string) *memHost {
 	h := &memHost{current: current, releases: slices.Clone(releases)}
 	h.FakeHost = FakeHost{
-		HostName:     name,
-		CurrentFunc:  h.getCurrent,
-		UploadFunc:   h.upload,
-		SwitchFunc:   h.doSwitch,
-		ReleasesFunc: h.list,
-		RemoveFunc:   h.remove,
+		HostName:   name,
+		OpenFunc:   h.open,
+		UploadFunc: h.upload,
+		SwitchFunc: h.doSwitch,
+		RemoveFunc: h.remove,
 	}
 	return h
 }
 
-func (h *memHost) getCurrent(context.Context) (string, error) {
+func (h *memHost) open(context.Context) (HostInfo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.current, nil
+	return HostInfo{Current: h.current, Releases: slices.Clone(h.releases)}, nil
 }
 
 func (h *memHost) upload(_ context.Context, _, rel, _ string) (UploadStats, error) {
@@ -140,21 +131,24 @@ func (h *memHost) upload(_ context.Context, _, rel, _ string) (UploadStats, erro
 	return UploadStats{Files: 1}, nil
 }
 
-func (h *memHost) doSwitch(_ context.Context, rel string) error {
+// doSwitch prunes through h.Remove, so that a test can make a removal
+// fail; like the real hosts, it skips a release it cannot remove.
+func (h *memHost) doSwitch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.switches = append(h.switches, rel)
 	if rel != "" && !slices.Contains(h.releases, rel) {
-		return fmt.Errorf("releases/%s does not exist", rel)
+		h.mu.Unlock()
+		return SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, ErrNotOnHost)
 	}
+	res := SwitchResult{Previous: h.current}
 	h.current = rel
-	return nil
-}
-
-func (h *memHost) list(context.Context) ([]string, error) {
+	rels := slices.Clone(h.releases)
+	h.mu.Unlock()
+	res.Removed = prune(rels, keep, rel, res.Previous, func(r string) error { return h.Remove(ctx, r) })
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.releases), nil
+	res.Releases = slices.Clone(h.releases)
+	h.mu.Unlock()
+	return res, nil
 }
 
 func (h *memHost) remove(_ context.Context, rel string) error {

@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -15,19 +16,33 @@ import (
 // Implementations must leave the host in a state where current points at a
 // complete release, whatever step fails: uploads go to a temporary
 // directory renamed into place, and Switch replaces current by rename(2).
+//
+// Each method that reaches a remote host does so in one session (one
+// remote command; rsync's transfer counts as one), so that a deploy
+// without hooks costs three per host (Open, Upload, Switch) and a
+// rollback one (Switch). Values reach remote scripts as quoted positional
+// parameters, never interpolated.
 type Host interface {
 	// Name is the host's name as configured ("local", "web-1").
 	Name() string
-	// Current returns the release that current points to, "" when there is none.
-	Current(ctx context.Context) (string, error)
-	// Upload makes releases/<rel> an exact copy of the directory src.
-	// linkDest names a release already on the host whose unchanged files
-	// are hard-linked instead of copied ("" for none). A retried upload
-	// reuses what an interrupted one left in the temporary directory.
+	// Open reads what the host holds: the release current points to (""
+	// for none) and the release directories, oldest first. It changes
+	// nothing but removing what interrupted removals left behind.
+	Open(ctx context.Context) (HostInfo, error)
+	// Upload makes releases/<rel> an exact copy of the directory src, in
+	// one session: it refuses a release that exists already, reuses what
+	// an interrupted upload left in the temporary directory, transfers,
+	// and renames the temporary directory into place. linkDest names a
+	// release already on the host whose unchanged files are hard-linked
+	// instead of copied ("" for none).
 	Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
-	// Switch points current at releases/<rel> atomically. rel "" removes
-	// current, which restores the state before a first deploy.
-	Switch(ctx context.Context, rel string) error
+	// Switch points current at releases/<rel> atomically and returns what
+	// it pointed to before. rel "" removes current, which restores the
+	// state before a first deploy. With keep > 0 it then removes the
+	// oldest releases beyond keep, never rel nor the previous release. A
+	// release that is not on the host is an error wrapping ErrNotOnHost,
+	// and nothing changed.
+	Switch(ctx context.Context, rel string, keep int) (SwitchResult, error)
 	// Run runs an operator-configured shell command on the host with the
 	// working directory releases/<rel> and env added to its environment.
 	// Its combined output is copied to out (if not nil) as it arrives, one
@@ -45,12 +60,49 @@ type Host interface {
 	// WriteShared replaces <path>/shared/<name> with data, readable by the
 	// deploy user only (0600). data travels on stdin, never in argv.
 	WriteShared(ctx context.Context, name string, data []byte) error
-	// Releases lists the release directories on the host, oldest first.
-	Releases(ctx context.Context) ([]string, error)
 	// Remove deletes releases/<rel>. It refuses to remove the live release.
 	Remove(ctx context.Context, rel string) error
-	// Close releases connections held for this deploy.
+	// Close releases what the host holds for this deploy. A connection
+	// the daemon keeps warm for the next deploy stays open.
 	Close() error
+}
+
+// HostInfo is what Open learns about a host.
+type HostInfo struct {
+	Current  string   // release current points to, "" for none
+	Releases []string // release directories, oldest first
+}
+
+// SwitchResult is what a switch found and left.
+type SwitchResult struct {
+	Previous string   // release current pointed to before, "" for none
+	Removed  []string // releases pruned beyond keep, oldest first
+	Releases []string // release directories left, oldest first
+}
+
+// ErrNotOnHost means a release directory a switch needs is not on the host.
+var ErrNotOnHost = errors.New("release is not on the host")
+
+// prune removes the oldest of rels (oldest first) until keep remain,
+// never live nor prev, and returns what it removed. A release remove
+// fails on is skipped for the next one. keep below 1 removes nothing.
+func prune(rels []string, keep int, live, prev string, remove func(string) error) []string {
+	if keep < 1 {
+		return nil
+	}
+	var removed []string
+	extra := len(rels) - keep
+	for _, r := range rels {
+		if extra <= 0 {
+			break
+		}
+		if r == live || r == prev || remove(r) != nil {
+			continue
+		}
+		removed = append(removed, r)
+		extra--
+	}
+	return removed
 }
 
 // UploadStats says what an upload moved.

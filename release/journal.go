@@ -243,12 +243,12 @@ func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
 // rel when it is the release the interrupted deploy created. switched
 // says whether it switched h back, which is what recovery reports.
 func recoverHost(ctx context.Context, h Host, rel, prev string, remove bool) (switched bool, err error) {
-	cur, err := h.Current(ctx)
+	info, err := h.Open(ctx)
 	if err != nil {
 		return false, err
 	}
-	if cur == rel {
-		if err := h.Switch(ctx, prev); err != nil {
+	if info.Current == rel {
+		if _, err := h.Switch(ctx, prev, 0); err != nil {
 			return false, fmt.Errorf("switch back to %s: %w", orNone(prev), err)
 		}
 		switched = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
@@ -345,7 +346,8 @@ func (d *deploy) watch(ctx context.Context) error {
 }
 
 // afterDeploy runs the after_deploy hook on the server with a JSON summary
-// on its standard input. Its failure is reported, never rolled back.
+// on its standard input, after the verdict. Its output goes to the daemon
+// log; its failure to the daemon log and the audit log, never rolled back.
 func (d *deploy) afterDeploy(ctx context.Context) {
 	cmd := d.req.Env.Hooks.AfterDeploy
 	if cmd == "" {
@@ -366,8 +368,11 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	err := hooks.Exec(actx, cmd, d.e.DataDir, d.hookEnv(nil), append(summary, '\n'), o)
 	o.Close()
 	if err != nil {
-		d.p.step("notify", "", "after_deploy FAILED: %v (the deploy stands)", err)
-		d.log.Warn().Err(err).Msg("after_deploy failed")
+		reason := err.Error()
+		if tail := lastLine(string(o.Tail())); tail != "" {
+			reason += ": " + tail
+		}
+		d.bookkeepingFailed("after_deploy failed (the deploy stands)", errors.New(reason))
 	}
 }
 
@@ -397,7 +402,9 @@ func (d *deploy) hookEnv(h Host) []string {
 	}
 	prev := ""
 	if h != nil {
+		d.mu.Lock() // a rollback's switches learn prev while hooks run
 		prev = d.prev[host]
+		d.mu.Unlock()
 	}
 	return append(env,
 		"SLIPWAY_APP="+d.req.App.Name,

@@ -117,7 +117,8 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 		return unreachable(err)
 	}
 	defer h.Close()
-	cur, err := h.Current(ctx)
+	info, err := h.Open(ctx)
+	cur := info.Current
 	if err != nil {
 		return unreachable(err)
 	}

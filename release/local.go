@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,15 +39,43 @@ func (l *Local) Close() error { return nil }
 
 func (l *Local) releasesDir() string { return filepath.Join(l.Path, "releases") }
 
-func (l *Local) Current(ctx context.Context) (string, error) {
-	target, err := os.Readlink(filepath.Join(l.Path, "current"))
+func (l *Local) Open(ctx context.Context) (HostInfo, error) {
+	cur, err := l.current()
+	if err != nil {
+		return HostInfo{}, err
+	}
+	sweepRemoving(l.releasesDir())
+	rels, err := l.releases()
+	if err != nil {
+		return HostInfo{}, err
+	}
+	return HostInfo{Current: cur, Releases: rels}, nil
+}
+
+func (l *Local) current() (string, error) {
+	current := filepath.Join(l.Path, "current")
+	target, err := os.Readlink(current)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
+		if fi, serr := os.Lstat(current); serr == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			return "", fmt.Errorf("read current: %s is not a symlink", current)
+		}
 		return "", fmt.Errorf("read current: %w", err)
 	}
 	return releaseFromTarget(target)
+}
+
+// sweepRemoving removes the .vN.removing directories that an interrupted
+// Remove or prune left behind.
+func sweepRemoving(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, ".v") && strings.HasSuffix(n, ".removing") {
+			os.RemoveAll(filepath.Join(dir, n))
+		}
+	}
 }
 
 // releaseFromTarget turns a current symlink target ("releases/v3") into the
@@ -138,29 +167,46 @@ func runRsync(ctx context.Context, g *ProcGroup, args []string) ([]byte, error) 
 	return stdout.Bytes(), nil
 }
 
-func (l *Local) Switch(ctx context.Context, rel string) error {
+func (l *Local) Switch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+	var res SwitchResult
+	if rel != "" {
+		if _, ok := ParseRelease(rel); !ok {
+			return res, fmt.Errorf("bad release name %q", rel)
+		}
+	}
+	prev, err := l.current()
+	if err != nil {
+		return res, err
+	}
+	res.Previous = prev
 	current := filepath.Join(l.Path, "current")
 	if rel == "" {
 		if err := os.Remove(current); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove current: %w", err)
+			return res, fmt.Errorf("remove current: %w", err)
 		}
-		return syncDir(l.Path)
+	} else {
+		if fi, err := os.Stat(filepath.Join(l.releasesDir(), rel)); err != nil || !fi.IsDir() {
+			return res, fmt.Errorf("releases/%s: %w", rel, ErrNotOnHost)
+		}
+		tmp := filepath.Join(l.Path, "current.tmp-"+randomID())
+		if err := os.Symlink("releases/"+rel, tmp); err != nil {
+			return res, fmt.Errorf("create symlink: %w", err)
+		}
+		if err := os.Rename(tmp, current); err != nil {
+			os.Remove(tmp)
+			return res, fmt.Errorf("rename symlink over current: %w", err)
+		}
 	}
-	if _, ok := ParseRelease(rel); !ok {
-		return fmt.Errorf("bad release name %q", rel)
+	if err := syncDir(l.Path); err != nil {
+		return res, err
 	}
-	if fi, err := os.Stat(filepath.Join(l.releasesDir(), rel)); err != nil || !fi.IsDir() {
-		return fmt.Errorf("releases/%s is not on the host", rel)
+	rels, err := l.releases()
+	if err != nil {
+		return res, err
 	}
-	tmp := filepath.Join(l.Path, "current.tmp-"+randomID())
-	if err := os.Symlink("releases/"+rel, tmp); err != nil {
-		return fmt.Errorf("create symlink: %w", err)
-	}
-	if err := os.Rename(tmp, current); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename symlink over current: %w", err)
-	}
-	return syncDir(l.Path)
+	res.Removed = prune(rels, keep, rel, prev, l.remove)
+	res.Releases = slices.DeleteFunc(rels, func(r string) bool { return slices.Contains(res.Removed, r) })
+	return res, nil
 }
 
 func (l *Local) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
@@ -181,7 +227,7 @@ func (l *Local) Attach(ctx context.Context, rel, command string, env []string, o
 	return err
 }
 
-func (l *Local) Releases(ctx context.Context) ([]string, error) {
+func (l *Local) releases() ([]string, error) {
 	entries, err := os.ReadDir(l.releasesDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -203,14 +249,19 @@ func (l *Local) Remove(ctx context.Context, rel string) error {
 	if _, ok := ParseRelease(rel); !ok {
 		return fmt.Errorf("bad release name %q", rel)
 	}
-	cur, err := l.Current(ctx)
+	cur, err := l.current()
 	if err != nil {
 		return err
 	}
 	if cur == rel {
 		return fmt.Errorf("%s is live; refusing to remove it", rel)
 	}
-	// Rename first so a half-removed tree never looks like a release.
+	return l.remove(rel)
+}
+
+// remove deletes releases/<rel>, renaming it first so that a half-removed
+// tree never looks like a release.
+func (l *Local) remove(rel string) error {
 	doomed := filepath.Join(l.releasesDir(), "."+rel+".removing")
 	if err := os.Rename(filepath.Join(l.releasesDir(), rel), doomed); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -263,6 +314,11 @@ func lastLine(s string) string {
 // the first "rsync: ..." line (such as "write failed ...: No space left on
 // device") rather than the generic "rsync error: ... (code 11)" summary.
 func rsyncCause(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if msg, ok := strings.CutPrefix(line, "slipway: "); ok { // the upload wrapper's (ssh.go)
+			return msg
+		}
+	}
 	for _, line := range strings.Split(stderr, "\n") {
 		if strings.HasPrefix(line, "rsync: ") {
 			return strings.TrimPrefix(line, "rsync: ")

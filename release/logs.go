@@ -155,7 +155,8 @@ func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command st
 		return err
 	}
 	defer h.Close()
-	cur, err := h.Current(ctx)
+	info, err := h.Open(ctx)
+	cur := info.Current
 	if err != nil {
 		return err
 	}

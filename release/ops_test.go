@@ -26,9 +26,9 @@ func TestCheckLive(t *testing.T) {
 	}
 	empty := newMemHost("web-3", "")
 	hanging := newMemHost("web-4", "v2", "v2")
-	hanging.CurrentFunc = func(ctx context.Context) (string, error) {
+	hanging.OpenFunc = func(ctx context.Context) (HostInfo, error) {
 		<-ctx.Done()
-		return "", ctx.Err()
+		return HostInfo{}, ctx.Err()
 	}
 	e := testEngine(t, healthy, unhealthy, empty, hanging)
 	env := testEnv(nil, healthy, unhealthy, empty, hanging)

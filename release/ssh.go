@@ -31,6 +31,9 @@ type SSHOptions struct {
 	// Group is the process group every ssh and rsync joins, so that a
 	// restart after a crash can stop them (see ProcGroup); nil for none.
 	Group *ProcGroup
+	// Pool keeps connections open between deploys (needs ControlDir);
+	// nil ends each host's connection when its deploy closes it.
+	Pool *Pool
 }
 
 // SSH is a Host reached with ssh and rsync.
@@ -65,7 +68,11 @@ func SSHConnector(cfg func() *config.Config, opt SSHOptions) func(context.Contex
 		if h.IsLocal() {
 			return &Local{Path: env.Path, Group: opt.Group}, nil
 		}
-		return NewSSH(h, env.PathOn(h), opt), nil
+		s := NewSSH(h, env.PathOn(h), opt)
+		if opt.Pool != nil && opt.ControlDir != "" {
+			opt.Pool.use(s)
+		}
+		return s, nil
 	}
 }
 
@@ -95,7 +102,11 @@ func (s *SSH) sshArgs() []string {
 		args = append(args, "-i", s.opt.KeyFile)
 	}
 	if s.opt.ControlDir != "" {
-		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.opt.ControlDir+"/%C", "-o", "ControlPersist=60")
+		persist := 60
+		if s.opt.Pool != nil {
+			persist = max(int(s.opt.Pool.idle().Seconds()), 1)
+		}
+		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.opt.ControlDir+"/%C", "-o", "ControlPersist="+strconv.Itoa(persist))
 	}
 	if s.port != "" {
 		args = append(args, "-p", s.port)
@@ -171,35 +182,60 @@ func (s *SSH) explain(err error, stderr string) error {
 	}
 }
 
-func (s *SSH) Current(ctx context.Context) (string, error) {
-	out, err := s.remote(ctx, `if [ -L "$1/current" ]; then readlink "$1/current"; elif [ -e "$1/current" ]; then echo "$1/current is not a symlink" >&2; exit 3; fi`, s.path)
+// openScript prints current's target and the release directories, after
+// sweeping what interrupted removals left. $1 is the deploy path.
+const openScript = `cd "$1" 2>/dev/null || exit 0
+if [ -L current ]; then echo "current=$(readlink current)"; elif [ -e current ]; then echo "$1/current is not a symlink" >&2; exit 3; fi
+cd releases 2>/dev/null || exit 0
+for d in .v*.removing; do [ -e "$d" ] && rm -rf "$d"; done
+for r in v*; do [ -d "$r" ] && echo "release=$r"; done
+exit 0`
+
+func (s *SSH) Open(ctx context.Context) (HostInfo, error) {
+	out, err := s.remote(ctx, openScript, s.path)
 	if err != nil {
-		return "", fmt.Errorf("read current: %w", err)
+		return HostInfo{}, fmt.Errorf("read current: %w", err)
 	}
-	target := strings.TrimSpace(string(out))
-	if target == "" {
-		return "", nil
+	var info HostInfo
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "current":
+			if info.Current, err = releaseFromTarget(v); err != nil {
+				return HostInfo{}, err
+			}
+		case "release":
+			if _, ok := ParseRelease(v); ok {
+				info.Releases = append(info.Releases, v)
+			}
+		}
 	}
-	return releaseFromTarget(target)
+	SortReleases(info.Releases)
+	return info, nil
 }
+
+// uploadWrapper runs on the host in place of rsync, in the session of the
+// transfer itself: it prepares releases/.$2.partial (refusing a release
+// that exists, adopting what an interrupted upload left), runs the rsync
+// server with the arguments rsync appends, and renames the finished
+// upload into place. $1 is the deploy path, $2 the release. Nothing may
+// reach standard output but rsync's protocol; its own messages start with
+// "slipway: " so that rsyncCause picks them.
+const uploadWrapper = `r="$1/releases" rel="$2"
+shift 2
+mkdir -p "$r" 2>/dev/null || { echo "slipway: cannot create $r" >&2; exit 1; }
+if [ -e "$r/$rel" ]; then echo "slipway: releases/$rel already exists" >&2; exit 3; fi
+for d in "$r"/.v*.partial; do
+	[ -d "$d" ] || continue
+	[ "$d" = "$r/.$rel.partial" ] || mv "$d" "$r/.$rel.partial" 2>/dev/null || { echo "slipway: cannot reuse the interrupted upload $d" >&2; exit 1; }
+	break
+done
+rsync "$@" || exit $?
+mv "$r/.$rel.partial" "$r/$rel" || { echo "slipway: cannot move the upload into place" >&2; exit 1; }`
 
 func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
 	if _, ok := ParseRelease(rel); !ok {
 		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
-	}
-	// Prepare: the releases directory exists, the release does not, and
-	// what an interrupted upload left becomes this upload's starting point.
-	_, err := s.remote(ctx, `set -e
-mkdir -p "$1/releases"
-cd "$1/releases"
-if [ -e "$2" ]; then echo "releases/$2 already exists" >&2; exit 3; fi
-for d in .v*.partial; do
-	[ -d "$d" ] || continue
-	[ "$d" = ".$2.partial" ] || mv "$d" ".$2.partial"
-	break
-done`, s.path, rel)
-	if err != nil {
-		return UploadStats{}, fmt.Errorf("prepare: %w", err)
 	}
 	dest := s.host + ":" + s.path + "/releases/." + rel + ".partial/"
 	if s.user != "" {
@@ -213,7 +249,10 @@ done`, s.path, rel)
 	if s.opt.BWLimit > 0 {
 		args = append(args, "--bwlimit="+strconv.Itoa(s.opt.BWLimit))
 	}
-	args = append(args, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
+	// The remote shell reads --rsync-path as a command line, to which
+	// rsync appends its own (quoted) arguments.
+	wrapper := "sh -c " + shellQuote(uploadWrapper) + " sh " + shellQuote(s.path) + " " + shellQuote(rel)
+	args = append(args, "--rsync-path="+wrapper, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
 	out, err := runRsync(ctx, s.opt.Group, args)
 	if err != nil {
 		var ee *exec.ExitError
@@ -222,24 +261,93 @@ done`, s.path, rel)
 		}
 		return UploadStats{}, err
 	}
-	if _, err := s.remote(ctx, `cd "$1/releases" && mv ".$2.partial" "$2"`, s.path, rel); err != nil {
-		return UploadStats{}, fmt.Errorf("move upload into place: %w", err)
-	}
 	return ParseRsyncStats(out), nil
 }
 
-func (s *SSH) Switch(ctx context.Context, rel string) error {
-	if rel == "" {
-		_, err := s.remote(ctx, `rm -f "$1/current"`, s.path)
-		return err
+// switchScript points current at releases/$2 (or removes it for "") and
+// prunes beyond $3 releases, never $2 nor the previous one. It prints
+// previous=, removed= and release= lines. $1 is the deploy path, $4 a
+// random suffix for the temporary link. Pruned releases are renamed at
+// once and deleted in the background, so the session ends when the
+// switch is done; Open sweeps what an interrupted deletion left.
+const switchScript = `cd "$1" || exit 1
+rel="$2" keep="$3" tmp="current.tmp-$4"
+prev=
+if [ -L current ]; then
+	prev=$(readlink current) || exit 1
+elif [ -e current ]; then
+	echo "$1/current is not a symlink" >&2; exit 3
+fi
+case "$prev" in
+"") ;;
+releases/v*) ;;
+*) echo "current points to $prev, not to a Slipway release" >&2; exit 3 ;;
+esac
+if [ -z "$rel" ]; then
+	rm -f current || exit 1
+else
+	if [ ! -d "releases/$rel" ]; then echo "releases/$rel is not on the host" >&2; exit 4; fi
+	ln -s "releases/$rel" "$tmp" && mv -T "$tmp" current || { rm -f "$tmp"; exit 1; }
+fi
+echo "previous=$prev"
+cd releases 2>/dev/null || exit 0
+set --
+for r in v*; do
+	n=${r#v}
+	case "$n" in "" | 0* | *[!0-9]*) continue ;; esac
+	[ ${#n} -le 9 ] && [ -d "$r" ] && set -- "$@" "$n"
+done
+extra=$(($# - keep))
+doomed=
+[ $# -gt 0 ] || exit 0
+for num in $(printf '%s\n' "$@" | sort -n); do
+	r="v$num"
+	if [ "$keep" -gt 0 ] && [ "$extra" -gt 0 ] && [ "$r" != "$rel" ] && [ "releases/$r" != "$prev" ]; then
+		if mv "$r" ".$r.removing"; then
+			echo "removed=$r"; doomed="$doomed .$r.removing"; extra=$((extra - 1)); continue
+		fi
+	fi
+	echo "release=$r"
+done
+[ -n "$doomed" ] && (rm -rf $doomed </dev/null >/dev/null 2>&1 &)
+exit 0`
+
+func (s *SSH) Switch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+	if rel != "" {
+		if _, ok := ParseRelease(rel); !ok {
+			return SwitchResult{}, fmt.Errorf("bad release name %q", rel)
+		}
 	}
-	if _, ok := ParseRelease(rel); !ok {
-		return fmt.Errorf("bad release name %q", rel)
+	out, err := s.remote(ctx, switchScript, s.path, rel, strconv.Itoa(max(keep, 0)), randomID())
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 4 {
+			return SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, ErrNotOnHost)
+		}
+		return SwitchResult{}, err
 	}
-	_, err := s.remote(ctx, `cd "$1" || exit 1
-if [ ! -d "releases/$2" ]; then echo "releases/$2 is not on the host" >&2; exit 3; fi
-ln -s "releases/$2" "current.tmp-$3" && mv -T "current.tmp-$3" current || { rm -f "current.tmp-$3"; exit 1; }`, s.path, rel, randomID())
-	return err
+	var res SwitchResult
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "previous":
+			if v != "" {
+				// The switch is done; a target Slipway did not write
+				// counts as none to go back to.
+				res.Previous, _ = releaseFromTarget(v)
+			}
+		case "removed", "release":
+			if _, ok := ParseRelease(v); !ok {
+				continue
+			}
+			if k == "removed" {
+				res.Removed = append(res.Removed, v)
+			} else {
+				res.Releases = append(res.Releases, v)
+			}
+		}
+	}
+	return res, nil
 }
 
 func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
@@ -378,21 +486,6 @@ mv "$f.slipway-tmp" "$f"`, s.path, name)
 	return err
 }
 
-func (s *SSH) Releases(ctx context.Context) ([]string, error) {
-	out, err := s.remote(ctx, `cd "$1/releases" 2>/dev/null || exit 0; ls -1A`, s.path)
-	if err != nil {
-		return nil, fmt.Errorf("list releases: %w", err)
-	}
-	var names []string
-	for _, n := range strings.Fields(string(out)) {
-		if _, ok := ParseRelease(n); ok {
-			names = append(names, n)
-		}
-	}
-	SortReleases(names)
-	return names, nil
-}
-
 func (s *SSH) Remove(ctx context.Context, rel string) error {
 	if _, ok := ParseRelease(rel); !ok {
 		return fmt.Errorf("bad release name %q", rel)
@@ -404,18 +497,14 @@ mv "$2" ".$2.removing" && rm -rf ".$2.removing"`, s.path, rel)
 	return err
 }
 
-// Close ends the shared connection.
+// Close ends the shared connection, unless a Pool keeps it warm for the
+// next deploy.
 func (s *SSH) Close() error {
-	if s.opt.ControlDir == "" {
-		return nil
+	if s.opt.Pool == nil {
+		// "stop", not "exit": the master serves other deploys to the
+		// same host too; it ends once their sessions have.
+		s.control("stop")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// "stop", not "exit": the master serves other deploys to the same
-	// host too; it ends once their sessions have.
-	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", "stop", s.host)...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	s.opt.Group.run(cmd) // no master running is fine
 	return nil
 }
 
@@ -430,16 +519,17 @@ func shellQuote(s string) string {
 // contact. With replace, a key recorded before is forgotten first (the
 // host was reinstalled).
 func (s *SSH) Trust(ctx context.Context, replace bool) error {
-	name := s.host
-	if s.port != "" && s.port != "22" {
-		name = "[" + s.host + "]:" + s.port
-	}
+	name := s.knownName()
 	if replace && s.opt.KnownHosts != "" {
 		cmd := exec.CommandContext(ctx, "ssh-keygen", "-R", name, "-f", s.opt.KnownHosts)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		cmd.Run() // nothing recorded yet is fine
 	}
-	args := s.sshArgs()
+	// Never through a master the daemon keeps warm: that connection was
+	// verified against the key being replaced.
+	direct := *s
+	direct.opt.ControlDir = ""
+	args := direct.sshArgs()
 	for i, a := range args {
 		if a == "StrictHostKeyChecking=yes" {
 			args[i] = "StrictHostKeyChecking=accept-new"

@@ -58,9 +58,8 @@ func (d *deploy) saveState(ctx context.Context) {
 		d.mu.Unlock()
 		if ok {
 			hs.Current, hs.Releases = known.Current, known.Releases
-		} else if cur, err := h.Current(ctx); err == nil {
-			hs.Current = cur
-			hs.Releases, _ = h.Releases(ctx)
+		} else if info, err := h.Open(ctx); err == nil {
+			hs.Current, hs.Releases = info.Current, info.Releases
 		}
 		mu.Lock()
 		d.mu.Lock()
@@ -77,6 +76,6 @@ func (d *deploy) saveState(ctx context.Context) {
 		err = writeFileAtomic(d.e.stateFile(app, env), data, 0o644)
 	}
 	if err != nil {
-		d.log.Warn().Err(err).Msg("cannot save host state")
+		d.bookkeepingFailed("cannot save the host state", err)
 	}
 }

@@ -82,6 +82,9 @@ func sortedEnvs(a *config.App) []*config.Environment {
 // has none. It reads the repository again only when its release tags or
 // its notes changed since the last call.
 func (s *Source) history(ctx context.Context, app string) (*history, error) {
+	// What deploys that gave their verdict still write (notes, host
+	// state), unless the request gives up first.
+	s.Engine.WaitContext(ctx, app, "")
 	repo := s.repoDir(app)
 	if _, err := os.Stat(repo); err != nil {
 		return &history{}, nil

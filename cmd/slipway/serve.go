@@ -108,6 +108,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer group.Close()
 	opt.Group = group
+	// Connections to recently deployed hosts stay open between deploys.
+	opt.Pool = release.NewPool(64, 10*time.Minute)
+	defer opt.Pool.Close()
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,
 		Log:     log,
@@ -127,12 +130,14 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	if cfg.Listen == "" {
 		// Behind another git server only: its hooks are the way in.
-		go reloadOnHangup(ctx, srv, *path, embedded, log)
+		go reloadOnHangup(ctx, srv, opt.Pool, *path, embedded, log)
 		log.Info().Str("external_socket", cfg.External.Socket).Str("identity", cfg.External.Identity).
 			Str("data_dir", cfg.DataDir).Str("version", srv.Version).Msg("slipway serving hooks of another git server; no SSH listener")
 		fmt.Fprintf(os.Stdout, "Slipway %s takes pushes from another git server's hooks on %s (no SSH listener).\nData directory: %s\nConfiguration: %s\n",
 			versionString(), cfg.External.Socket, cfg.DataDir, cfg.File)
-		return srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
+		err := srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
+		engine.Wait("", "")
+		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -145,7 +150,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	}
 	// The dashboard stays up while running deploys finish.
 	defer stopDashboard()
-	go reloadOnHangup(ctx, srv, *path, embedded, log)
+	go reloadOnHangup(ctx, srv, opt.Pool, *path, embedded, log)
 
 	log.Info().Str("listen", ln.Addr().String()).Str("data_dir", cfg.DataDir).
 		Str("host_key", gossh.FingerprintSHA256(hostKey.PublicKey())).Str("version", srv.Version).Msg("slipway serving")
@@ -154,7 +159,9 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stdout, "Dashboard: %s\n", dashURL)
 	}
 	err = srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
-	// Deploys have ended: their last notifications get a bounded time.
+	// Deploys have ended; what they left for after their verdicts ends
+	// too, and their last notifications get a bounded time.
+	engine.Wait("", "")
 	engine.Notify.Close(notifyDrainTimeout)
 	return err
 }
@@ -205,7 +212,7 @@ func socketPath(dataDir string) string {
 	return filepath.Join(os.TempDir(), "slipway-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
-func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, embedded bool, log zerolog.Logger) {
+func reloadOnHangup(ctx context.Context, srv *gitserver.Server, pool *release.Pool, path string, embedded bool, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -227,6 +234,7 @@ func reloadOnHangup(ctx context.Context, srv *gitserver.Server, path string, emb
 			log.Warn().Msg("listen, http.listen and data_dir changes take effect on restart")
 		}
 		srv.SetConfig(cfg)
+		pool.Retain(cfg) // hosts no environment names any more
 		log.Info().Int("users", len(cfg.Users)).Int("apps", len(cfg.Apps)).Msg("configuration reloaded")
 	}
 }

@@ -22,7 +22,7 @@ import (
 //	browser open URL                 start the browser (once per script) and load URL
 //	browser wait SELECTOR TEXT       until the first element matching SELECTOR shows TEXT
 //	browser lacks TEXT               the page does not show TEXT anywhere, now
-//	browser red SELECTOR             the element's text or background is red
+//	browser red SELECTOR             until the element's text or background is red
 //	browser screenshot [-phone] FILE a full-page PNG of what the browser shows
 //	                                 (-phone: on a 390-pixel-wide screen)
 //
@@ -105,14 +105,24 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 			const s = getComputedStyle(e);
 			return s.color + " on " + s.backgroundColor;
 		})()`, args[1])
-		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-		defer cancel()
-		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			ts.Fatalf("browser red: %v", err)
-		}
-		if !hasRed(got) {
-			ts.Fatalf("browser red: %s is %s, neither of which is red", args[1], got)
+		// Polled like wait: the page reloads itself when a deploy ends,
+		// and between two loads the element is not there.
+		var got string
+		giveUp := time.Now().Add(browserWaitTimeout)
+		for {
+			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+			cancel()
+			if err == nil {
+				got = v
+			}
+			if err == nil && hasRed(got) {
+				return
+			}
+			if time.Now().After(giveUp) {
+				ts.Fatalf("browser red: %s is %s after %v, neither of which is red (last error: %v)", args[1], got, browserWaitTimeout, err)
+			}
+			time.Sleep(pollInterval)
 		}
 	case "screenshot":
 		b := currentBrowser(ts)

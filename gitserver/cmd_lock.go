@@ -1,9 +1,12 @@
 package gitserver
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+
 	"github.com/slipwayhq/slipway/internal/textclean"
 
 	"github.com/slipwayhq/slipway/release"
@@ -13,7 +16,7 @@ import (
 const maxReasonBytes = 200
 
 // lock freezes an environment: `lock APP ENV --reason TEXT`.
-func (c *command) lock(args []string) int {
+func (c *command) lock(ctx context.Context, stdin io.Reader, args []string) int {
 	fs := flag.NewFlagSet("lock", flag.ContinueOnError)
 	reason := fs.String("reason", "", "why deploys stop (required); every refused pusher reads it")
 	pos, ok := c.parse(fs, args, 2)
@@ -51,15 +54,14 @@ func (c *command) lock(args []string) int {
 }
 
 // unlock lifts a lock: `unlock APP ENV`.
-func (c *command) unlock(args []string) int {
+func (c *command) unlock(ctx context.Context, stdin io.Reader, args []string) int {
 	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
 	pos, ok := c.parse(fs, args, 2)
 	if !ok {
 		return exitUsage
 	}
 	if len(pos) != 2 {
-		fmt.Fprintln(c.errw, "slipway: usage: unlock APP ENV")
-		return exitUsage
+		return c.usageError("unlock")
 	}
 	app, env, ok := c.target(pos)
 	if !ok {

@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,10 +16,6 @@ import (
 	"github.com/slipwayhq/slipway/internal/textclean"
 	"github.com/slipwayhq/slipway/release"
 )
-
-const artifactHelp = `  artifact APP ENV --commit C < tree.tar.gz   deploy a tree built elsewhere (tar or tar.gz
-                                              on stdin) as a release of commit C
-`
 
 // commitArg is what --commit accepts: a full or abbreviated commit id,
 // never a ref name or an expression git would evaluate.
@@ -36,7 +33,7 @@ func artifactOnlyRefusal(user string) string {
 // as a push shows it, `remote: ` lines on stderr, so that CI logs read
 // the same for both; the exit status is 0 when the release went live or
 // was staged for approval, 1 when it was refused or failed, 2 for usage.
-func (c *command) artifact(stdin io.Reader, args []string) int {
+func (c *command) artifact(ctx context.Context, stdin io.Reader, args []string) int {
 	fs := flag.NewFlagSet("artifact", flag.ContinueOnError)
 	commit := fs.String("commit", "", "the commit the artifact was built from")
 	pos, ok := c.parse(fs, args, 2)
@@ -44,8 +41,7 @@ func (c *command) artifact(stdin io.Reader, args []string) int {
 		return exitUsage
 	}
 	if len(pos) != 2 || *commit == "" {
-		fmt.Fprintln(c.errw, "slipway: usage: artifact APP ENV --commit COMMIT < build.tar.gz")
-		return exitUsage
+		return c.usageError("artifact")
 	}
 	if !commitArg.MatchString(*commit) {
 		fmt.Fprintf(c.errw, "slipway: --commit %q is not a commit id; give the hex id the artifact was built from (git rev-parse HEAD)\n", textclean.Line(*commit, 80))

@@ -20,7 +20,7 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // Timeouts for steps that have no configured timeout.
@@ -233,7 +233,7 @@ func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), 
 			out = tee{out: out, tap: tap}
 		}
 	}
-	masked := hooks.NewMasker(out, values)
+	masked := lifecycle.NewMasker(out, values)
 	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, action: req.action(), actor: req.User}
 	d.p.secrets = values
 	d.obs = &observer{e: e, app: req.App.Name, env: req.Env.Name, rollback: req.Rollback != ""}
@@ -473,7 +473,7 @@ func (l logLines) Write(b []byte) (int, error) {
 func (d *deploy) bookkeepingFailed(what string, err error) {
 	d.log.Error().Err(err).Msg(what)
 	if aerr := d.e.Audit.Append(audit.Record{Event: audit.EventBookkeeping, User: d.req.User, App: d.req.App.Name,
-		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
+		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(lifecycle.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
 		d.log.Error().Err(aerr).Msg("cannot write the audit log")
 	}
 }
@@ -831,8 +831,8 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 	if hc == nil || (hc.Command == "" && hc.URL == "") {
 		return nil
 	}
-	policy := hooks.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
-	res := hooks.Check(ctx, policy, d.checkRunner(h), func(n int, err error) {
+	policy := lifecycle.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
+	res := lifecycle.Check(ctx, policy, d.checkRunner(h), func(n int, err error) {
 		d.log.Debug().Str("step", "health").Str("host", h.Name()).Int("attempt", n).AnErr("result", err).Msg("health attempt")
 	})
 	if res.Err != nil {
@@ -950,7 +950,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(lifecycle.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel

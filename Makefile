@@ -42,7 +42,7 @@ test-package:
 # busy machine (golang/go#75804). `make fuzz FUZZTIME=1m` runs them longer.
 # Crashers are written to testdata/fuzz and become regression tests.
 FUZZTIME ?= 50000x
-FUZZ_TARGETS = ./internal/textclean:FuzzLine ./release:FuzzScanArchive ./config:FuzzParse ./config:FuzzParseInvariants ./config:FuzzValidBranch ./config:FuzzLocate ./gitserver:FuzzAppFromPath ./gitserver:FuzzCommand ./gitserver:FuzzProcReceiveInput ./hooks:FuzzMasker ./hooks:FuzzTail
+FUZZ_TARGETS = ./internal/textclean:FuzzLine ./release:FuzzScanArchive ./config:FuzzParse ./config:FuzzParseInvariants ./config:FuzzValidBranch ./config:FuzzLocate ./gitserver:FuzzAppFromPath ./gitserver:FuzzCommand ./gitserver:FuzzProcReceiveInput ./lifecycle:FuzzMasker ./lifecycle:FuzzTail
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

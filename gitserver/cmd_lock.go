@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"github.com/slipwayhq/slipway/internal/textclean"
-
 	"github.com/slipwayhq/slipway/release"
 )
 

@@ -32,10 +32,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayhq/slipway/internal/textclean"
-
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // externalClaim is what a hook in an external repository says about its

@@ -17,10 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipwayhq/slipway/internal/textclean"
-
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"github.com/slipwayhq/slipway/release"
 )
 

@@ -11,9 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/slipwayhq/slipway/internal/textclean"
-
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // ErrBadRepoName means a repository path is not a plain app name.

@@ -480,13 +480,7 @@ func ExtractArtifact(ctx context.Context, a *Artifact, dest string, prev *Manife
 		return nil, st, fmt.Errorf("read artifact: %w", err)
 	}
 	defer f.Close()
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, st, err
-	}
-	if err := os.Mkdir(dest, 0o755); err != nil {
-		return nil, st, fmt.Errorf("create export directory: %w", err)
-	}
-	root, err := os.OpenRoot(dest)
+	root, err := createExportRoot(dest)
 	if err != nil {
 		return nil, st, err
 	}

@@ -5,19 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/textclean"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // Timeouts for steps that have no configured timeout.
@@ -230,7 +233,7 @@ func (e *Engine) newDeploy(req Request, out io.Writer) (d *deploy, done func(), 
 			out = tee{out: out, tap: tap}
 		}
 	}
-	masked := hooks.NewMasker(out, values)
+	masked := lifecycle.NewMasker(out, values)
 	d = &deploy{e: e, req: req, p: newPrinter(masked), start: time.Now(), secrets: secretValues, action: req.action(), actor: req.User}
 	d.p.secrets = values
 	d.obs = &observer{e: e, app: req.App.Name, env: req.Env.Name, rollback: req.Rollback != ""}
@@ -470,7 +473,7 @@ func (l logLines) Write(b []byte) (int, error) {
 func (d *deploy) bookkeepingFailed(what string, err error) {
 	d.log.Error().Err(err).Msg(what)
 	if aerr := d.e.Audit.Append(audit.Record{Event: audit.EventBookkeeping, User: d.req.User, App: d.req.App.Name,
-		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(hooks.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
+		Env: d.req.Env.Name, Release: d.rel, Detail: textclean.Line(lifecycle.Mask(what+": "+err.Error(), d.p.secrets), 300)}); aerr != nil {
 		d.log.Error().Err(aerr).Msg("cannot write the audit log")
 	}
 }
@@ -697,15 +700,12 @@ func (d *deploy) rollbackSwitch(ctx context.Context) error {
 		missing bool
 		err     error
 	}
-	results := make([]result, len(d.hosts))
-	var wg sync.WaitGroup
-	for i, h := range d.hosts {
-		wg.Go(func() {
-			r := &results[i]
-			r.res, r.missing, r.err = d.switchOne(ctx, h)
-		})
-	}
-	wg.Wait()
+	// Every host at once: a rollback is how an incident ends.
+	results, _ := eachHost(ctx, d.hosts, len(d.hosts), func(ctx context.Context, h Host) (result, error) {
+		var r result
+		r.res, r.missing, r.err = d.switchOne(ctx, h)
+		return r, nil
+	})
 	var missing, switched []Host
 	var first error
 	for i, h := range d.hosts {
@@ -831,8 +831,8 @@ func (d *deploy) health(ctx context.Context, h Host) error {
 	if hc == nil || (hc.Command == "" && hc.URL == "") {
 		return nil
 	}
-	policy := hooks.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
-	res := hooks.Check(ctx, policy, d.checkRunner(h), func(n int, err error) {
+	policy := lifecycle.Policy{Attempts: hc.Retries, Timeout: hc.Timeout.Std(), Interval: hc.Interval.Std()}
+	res := lifecycle.Check(ctx, policy, d.checkRunner(h), func(n int, err error) {
 		d.log.Debug().Str("step", "health").Str("host", h.Name()).Int("attempt", n).AnErr("result", err).Msg("health attempt")
 	})
 	if res.Err != nil {
@@ -870,9 +870,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	// Rolling back must not be cut short by the cause of the failure.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
-	rolledBack := make(map[string]bool)
-	var rbMu sync.Mutex
-	d.forEachHost(rctx, d.switched, func(ctx context.Context, h Host) error {
+	back, _ := eachHost(rctx, d.switched, d.parallelism(), func(ctx context.Context, h Host) (bool, error) {
 		prev := d.prev[h.Name()]
 		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		_, err := h.Switch(sctx, prev, 0)
@@ -880,24 +878,25 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		if err != nil {
 			d.p.step("rollback", h.Name(), "FAILED: %v; state unknown: `slipway check` shows it and the next deploy brings it back in line", err)
 			d.log.Error().Str("step", "rollback").Str("host", h.Name()).Err(err).Msg("rollback failed; host state unknown")
-			return nil
+			return false, nil
 		}
-		rbMu.Lock()
-		rolledBack[h.Name()] = true
-		rbMu.Unlock()
 		if prev == "" {
 			d.p.step("rollback", h.Name(), "current removed (this was the first release)")
-			return nil
+			return true, nil
 		}
 		d.p.step("rollback", h.Name(), "current → releases/%s", prev)
 		// Restart services on the old code.
 		if err := d.afterSwitch(ctx, h, prev); err != nil {
 			d.log.Error().Str("host", h.Name()).Err(err).Msg("after_switch failed after switching back")
 		}
-		return nil
+		return true, nil
 	})
+	rolledBack := make(map[string]bool)
+	for i, h := range d.switched {
+		rolledBack[h.Name()] = back[i]
+	}
 	if d.j != nil {
-		if len(rolledBack) == len(d.switched) {
+		if !slices.Contains(back, false) {
 			d.e.clearJournal(d.req.App.Name, d.req.Env.Name)
 		} else {
 			// The next deploy, or a restart, finishes the rollback.
@@ -951,7 +950,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 		now = "hosts now run: " + strings.Join(de.Live, ", ")
 	}
 	if d.rel != "" {
-		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(hooks.Mask(de.Err.Error(), d.p.secrets), 200))
+		detail := fmt.Sprintf("%s: %s", de.Reason(), textclean.Line(lifecycle.Mask(de.Err.Error(), d.p.secrets), 200))
 		what := "release " + d.rel
 		if d.req.Rollback != "" {
 			detail, what = "rollback to it failed: "+detail, "rollback to "+d.rel
@@ -1017,43 +1016,47 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 }
 
 // forEachHost runs fn on hosts in parallel, at most Env.Parallelism at
-// once, and returns the first error. Hosts not yet started when a failure
-// is known are skipped.
+// once; once one fails, hosts not started yet are skipped. It returns
+// the first error.
 func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
-	par := d.req.Env.Parallelism
-	if par < 1 {
-		par = 10
+	_, err := eachHost(ctx, hosts, d.parallelism(), func(ctx context.Context, h Host) (struct{}, error) {
+		return struct{}{}, fn(ctx, h)
+	})
+	return err
+}
+
+// parallelism is how many hosts a step works on at once.
+func (d *deploy) parallelism() int {
+	if d.req.Env.Parallelism < 1 {
+		return 10
 	}
-	sem := make(chan struct{}, par)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for _, h := range hosts {
-		sem <- struct{}{}
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, h); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+	return d.req.Env.Parallelism
+}
+
+// eachHost runs fn on hosts, at most limit at once, and returns what each
+// returned, in the order of hosts. Once one fails, hosts not started yet
+// are skipped (their result is the zero value); it returns the first
+// error.
+func eachHost[T any](ctx context.Context, hosts []Host, limit int, fn func(context.Context, Host) (T, error)) ([]T, error) {
+	results := make([]T, len(hosts))
+	var g errgroup.Group
+	g.SetLimit(max(limit, 1))
+	var failed atomic.Bool
+	for i, h := range hosts {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
 			}
-		}()
+			r, err := fn(ctx, h)
+			if err != nil {
+				failed.Store(true)
+				return err
+			}
+			results[i] = r
+			return nil
+		})
 	}
-	wg.Wait()
-	return firstErr
+	return results, g.Wait()
 }
 
 // stepError is a failure of a server-side step (export, plan).

@@ -151,13 +151,7 @@ func ExportDir(ctx context.Context, repo, commit, subdir, dest string, prev *Man
 			return nil, st, err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, st, err
-	}
-	if err := os.Mkdir(dest, 0o755); err != nil {
-		return nil, st, fmt.Errorf("create export directory: %w", err)
-	}
-	root, err := os.OpenRoot(dest)
+	root, err := createExportRoot(dest)
 	if err != nil {
 		return nil, st, err
 	}
@@ -501,4 +495,17 @@ func gitErr(err error) error {
 		return fmt.Errorf("%w: %s", err, lastLine(string(ee.Stderr)))
 	}
 	return err
+}
+
+// createExportRoot creates the directory dest, which must not exist yet,
+// and opens it as the root that every file of an export is written
+// through, so that no name in a tree or an archive can reach outside it.
+func createExportRoot(dest string) (*os.Root, error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		return nil, fmt.Errorf("create export directory: %w", err)
+	}
+	return os.OpenRoot(dest)
 }

@@ -9,18 +9,18 @@ import (
 	"testing"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // urlCheck runs one attempt of a URL health check as a deploy does.
-func urlCheck(t *testing.T, hc config.Health, secrets ...string) hooks.Result {
+func urlCheck(t *testing.T, hc config.Health, secrets ...string) lifecycle.Result {
 	t.Helper()
 	if hc.Expect == 0 {
 		hc.Expect = 200
 	}
 	d := &deploy{req: Request{Env: &config.Environment{Name: "production", Health: &hc}}, p: newPrinter(nil)}
 	d.p.secrets = secrets
-	return hooks.Check(context.Background(), hooks.Policy{Attempts: 1}, d.checkRunner(NewLocal(t.TempDir())), nil)
+	return lifecycle.Check(context.Background(), lifecycle.Policy{Attempts: 1}, d.checkRunner(NewLocal(t.TempDir())), nil)
 }
 
 func TestURLHealthCheckDoesNotFollowRedirects(t *testing.T) {

@@ -48,7 +48,7 @@ type Host interface {
 	// Its combined output is copied to out (if not nil) as it arrives, one
 	// write at a time, and none of it is kept, however much there is: to
 	// mask secrets, cut long lines and keep a bounded tail, pass a
-	// *hooks.Output.
+	// *lifecycle.Output.
 	Run(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	// Attach runs command like Run, for as long as ctx lasts: when ctx
 	// ends, or the connection to the host is lost, the command and every

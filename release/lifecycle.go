@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // The lifecycle of a release: build on the server, link shared paths and
@@ -24,7 +24,7 @@ import (
 
 // sink returns a writer that prints each line of a hook's output as
 // "<step> <host> | <line>", sanitized. It is given whole lines, already
-// masked and cut, by a hooks.Output (see output).
+// masked and cut, by a lifecycle.Output (see output).
 func (p *printer) sink(step, host string) io.Writer {
 	return &lineSink{p: p, step: step, host: host}
 }
@@ -42,13 +42,13 @@ func (s *lineSink) Write(b []byte) (int, error) {
 }
 
 // output returns where a hook's output goes: masked, cut into lines of at
-// most hooks.MaxLine bytes and, when step is not "", printed under step and
+// most lifecycle.MaxLine bytes and, when step is not "", printed under step and
 // host. Its Tail is the end of the output, for a failure's reason.
-func (d *deploy) output(step, host string) *hooks.Output {
+func (d *deploy) output(step, host string) *lifecycle.Output {
 	if step == "" {
-		return hooks.NewOutput(nil, d.p.secrets)
+		return lifecycle.NewOutput(nil, d.p.secrets)
 	}
-	return hooks.NewOutput(d.p.sink(step, host), d.p.secrets)
+	return lifecycle.NewOutput(d.p.sink(step, host), d.p.secrets)
 }
 
 // runHook runs command on h in releases/rel, printing its output under step
@@ -84,7 +84,7 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 		return &stepError{step: "build", err: err}
 	}
 	o := d.output("build", "")
-	err = hooks.Exec(bctx, cmd, dir, append(d.hookEnv(nil), "SLIPWAY_CACHE_DIR="+cache), nil, o)
+	err = lifecycle.Exec(bctx, cmd, dir, append(d.hookEnv(nil), "SLIPWAY_CACHE_DIR="+cache), nil, o)
 	o.Close()
 	if err != nil {
 		d.p.step("build", "", "FAILED after %s: %v", seconds(time.Since(t)), err)
@@ -224,8 +224,8 @@ func (d *deploy) afterSwitch(ctx context.Context, h Host, rel string) error {
 }
 
 // checkRunner is one attempt of the health check on h. Its output is
-// masked before anything is cut from it (see hooks.Output).
-func (d *deploy) checkRunner(h Host) hooks.Runner {
+// masked before anything is cut from it (see lifecycle.Output).
+func (d *deploy) checkRunner(h Host) lifecycle.Runner {
 	hc := d.req.Env.Health
 	if hc.URL == "" {
 		env := d.hookEnv(h)
@@ -320,7 +320,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	checks := 0
 	for checks == 0 || time.Now().Before(deadline) {
 		err := d.forEachHost(ctx, d.switched, func(ctx context.Context, h Host) error {
-			res := hooks.Check(ctx, hooks.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}, d.checkRunner(h), nil)
+			res := lifecycle.Check(ctx, lifecycle.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}, d.checkRunner(h), nil)
 			if err := res.Err; err != nil {
 				d.p.step("watch", h.Name(), "FAILED after %s: %v", seconds(hc.Watch.Std()-time.Until(deadline)), err)
 				for _, l := range res.Tail {
@@ -365,7 +365,7 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	actx, cancel := context.WithTimeout(ctx, d.hookTimeout())
 	defer cancel()
 	o := d.output("notify", "")
-	err := hooks.Exec(actx, cmd, d.e.DataDir, d.hookEnv(nil), append(summary, '\n'), o)
+	err := lifecycle.Exec(actx, cmd, d.e.DataDir, d.hookEnv(nil), append(summary, '\n'), o)
 	o.Close()
 	if err != nil {
 		reason := err.Error()

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
 	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // LiveHost is what a host answers when asked now (status --live), as
@@ -109,7 +109,7 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
-		lh.Error = textclean.Line(hooks.Mask(err.Error(), forms), 300)
+		lh.Error = textclean.Line(lifecycle.Mask(err.Error(), forms), 300)
 		return lh
 	}
 	h, err := e.connect(ctx, env, name)
@@ -130,18 +130,18 @@ func (e *Engine) checkHost(ctx context.Context, app *config.App, env *config.Env
 	d := &deploy{e: e, req: Request{App: app, Env: env, User: user, Commit: commits[cur]}, p: newPrinter(io.Discard), rel: cur,
 		secrets: secretValues, action: ActionCheck, actor: user}
 	d.p.secrets = forms
-	policy := hooks.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}
+	policy := lifecycle.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}
 	if dl, ok := ctx.Deadline(); ok && (policy.Timeout <= 0 || time.Until(dl) < policy.Timeout) {
 		policy.Timeout = 0 // the host's own deadline comes first
 	}
-	res := hooks.Check(ctx, policy, d.checkRunner(h), nil)
+	res := lifecycle.Check(ctx, policy, d.checkRunner(h), nil)
 	switch {
 	case res.Err == nil:
 		lh.Health = "ok"
 	case ctx.Err() != nil:
 		return unreachable(res.Err)
 	default:
-		lh.Health = "failed: " + textclean.Line(hooks.Mask(res.Err.Error(), forms), 300)
+		lh.Health = "failed: " + textclean.Line(lifecycle.Mask(res.Err.Error(), forms), 300)
 	}
 	return lh
 }

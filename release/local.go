@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // Local is a Host on this machine: the deploy path is a directory here,
@@ -214,10 +214,10 @@ func (l *Local) Run(ctx context.Context, rel, command string, env []string, out 
 	if rel != "" {
 		dir = filepath.Join(l.releasesDir(), rel)
 	}
-	return hooks.Exec(ctx, command, dir, env, nil, out)
+	return lifecycle.Exec(ctx, command, dir, env, nil, out)
 }
 
-// Attach is Run: hooks.Exec kills the command's whole process group when
+// Attach is Run: lifecycle.Exec kills the command's whole process group when
 // ctx ends.
 func (l *Local) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
 	err := l.Run(ctx, rel, command, env, out)

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
 	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // LogsRequest is one `ssh … logs` command.
@@ -74,7 +74,7 @@ func LogsCommand(env *config.Environment, follow bool) (string, error) {
 // Logs runs the environment's logs command (logs_follow with Follow) on
 // each host of req at once, in the release current points to there, and
 // writes every line it prints to out as "HOST | line" as it arrives:
-// secrets masked first, then cut at hooks.MaxLine bytes and sanitized for
+// secrets masked first, then cut at lifecycle.MaxLine bytes and sanitized for
 // a terminal. Lines of one host keep their order; hosts interleave by
 // line.
 //
@@ -110,8 +110,8 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 	for _, h := range hosts {
 		width = max(width, len(h))
 	}
-	w := &prefixWriter{w: hooks.QuietWriter(out), width: width}
-	ew := &prefixWriter{w: hooks.QuietWriter(errw), width: width}
+	w := &prefixWriter{w: lifecycle.QuietWriter(out), width: width}
+	ew := &prefixWriter{w: lifecycle.QuietWriter(errw), width: width}
 	timeout := time.Duration(0)
 	if !req.Follow {
 		timeout = req.Env.Hooks.Timeout.Std()
@@ -128,7 +128,7 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 				if ctx.Err() != nil {
 					return // the user has gone: nobody to tell
 				}
-				ew.line(name, "! "+textclean.Line(hooks.Mask(err.Error(), forms), 300))
+				ew.line(name, "! "+textclean.Line(lifecycle.Mask(err.Error(), forms), 300))
 				mu.Lock()
 				failed[name] = err
 				mu.Unlock()
@@ -170,9 +170,9 @@ func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command st
 		follow = "1"
 	}
 	env := append(d.hookEnv(h), "SLIPWAY_LOG_LINES="+strconv.Itoa(req.Lines), "SLIPWAY_LOG_FOLLOW="+follow)
-	o := hooks.NewOutput(writerFunc(func(p []byte) (int, error) {
+	o := lifecycle.NewOutput(writerFunc(func(p []byte) (int, error) {
 		for line := range strings.SplitSeq(strings.TrimSuffix(string(p), "\n"), "\n") {
-			w.line(name, textclean.Line(line, hooks.MaxLine))
+			w.line(name, textclean.Line(line, lifecycle.MaxLine))
 		}
 		return len(p), nil
 	}), forms)

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
 	"github.com/slipwayhq/slipway/internal/sshrig"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // TestRunOutputIsBounded runs a hook that writes 50 MB of lines and then a
@@ -44,7 +44,7 @@ echo last line`, lineCount, 20*mb)
 			h := tt.host(t)
 			defer h.Close()
 			lines := &cutLines{t: t}
-			o := hooks.NewOutput(lines, []string{"hunter2"})
+			o := lifecycle.NewOutput(lines, []string{"hunter2"})
 
 			var before, after runtime.MemStats
 			runtime.GC()
@@ -63,7 +63,7 @@ echo last line`, lineCount, 20*mb)
 				t.Errorf("a line showed the secret")
 			}
 			if !lines.cut {
-				t.Errorf("the 20 MB line was not cut to %d bytes and a marker", hooks.MaxLine)
+				t.Errorf("the 20 MB line was not cut to %d bytes and a marker", lifecycle.MaxLine)
 			}
 			tail := o.Tail()
 			if len(tail) > 64<<10 {
@@ -79,7 +79,7 @@ echo last line`, lineCount, 20*mb)
 	}
 }
 
-// cutLines checks each write of a hooks.Output: whole lines, none longer
+// cutLines checks each write of a lifecycle.Output: whole lines, none longer
 // than a cut line, no secret. It converts nothing to a string, which would
 // allocate as much as the output.
 type cutLines struct {
@@ -95,13 +95,13 @@ func (c *cutLines) Write(p []byte) (int, error) {
 		c.t.Errorf("write of %d bytes is not whole lines", len(p))
 	}
 	for line := range bytes.SplitSeq(bytes.TrimSuffix(p, []byte("\n")), []byte("\n")) {
-		if len(line) > hooks.MaxLine+len("…") {
+		if len(line) > lifecycle.MaxLine+len("…") {
 			c.t.Errorf("a line of %d bytes was passed on", len(line))
 		}
 		if bytes.Contains(line, []byte("hunter2")) {
 			c.secret = true
 		}
-		if len(line) == hooks.MaxLine+len("…") && bytes.Equal(line, []byte(strings.Repeat("x", hooks.MaxLine)+"…")) {
+		if len(line) == lifecycle.MaxLine+len("…") && bytes.Equal(line, []byte(strings.Repeat("x", lifecycle.MaxLine)+"…")) {
 			c.cut = true
 		}
 	}

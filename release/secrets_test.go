@@ -5,7 +5,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // Every form in which Slipway writes a secret is masked in push output:
@@ -28,7 +28,7 @@ func TestSecretFormsMaskSecretsFile(t *testing.T) {
 			file := string(d.secretsFile())
 			_, file, _ = strings.Cut(file, "\n") // the comment
 			for _, text := range []string{file, "raw " + tt.value + "\n"} {
-				masked := hooks.Mask(text, forms)
+				masked := lifecycle.Mask(text, forms)
 				// No run of letters from the value is left.
 				words := strings.FieldsFunc(tt.value, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 				for _, w := range words {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/hooks"
+	"github.com/slipwayhq/slipway/lifecycle"
 )
 
 // SSHOptions is how Slipway reaches remote hosts: with the system ssh and
@@ -147,7 +147,7 @@ func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script st
 	if out == nil {
 		out = io.Discard
 	}
-	stderr := hooks.NewOutput(nil, nil)
+	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = out, stderr
 	cmd.WaitDelay = 5 * time.Second
 	err := s.opt.Group.run(cmd)
@@ -364,7 +364,7 @@ func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io
 	// The environment (secrets included) travels on stdin, never on a
 	// command line that ps would show on either machine.
 	// out never fails (a pusher who went away must not stop the hook).
-	return s.stream(ctx, []byte(exportLines(env)), hooks.QuietWriter(out), `cd "$1" || exit 1
+	return s.stream(ctx, []byte(exportLines(env)), lifecycle.QuietWriter(out), `cd "$1" || exit 1
 eval "$(cat)"
 exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
 }
@@ -442,8 +442,8 @@ func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out
 	// input instead of killing ssh, so the host hears of it.
 	cmd := exec.Command("ssh", append(s.sshArgs(), "--", s.host, line)...)
 	cmd.Stdin = stdinR
-	stderr := hooks.NewOutput(nil, nil)
-	cmd.Stdout, cmd.Stderr = hooks.QuietWriter(out), stderr
+	stderr := lifecycle.NewOutput(nil, nil)
+	cmd.Stdout, cmd.Stderr = lifecycle.QuietWriter(out), stderr
 	if err := s.opt.Group.start(cmd); err != nil {
 		stdinW.Close()
 		return fmt.Errorf("attach: start ssh: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -50,8 +49,7 @@ func (d *deploy) saveState(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	d.forEachHost(sctx, d.hosts, func(ctx context.Context, h Host) error {
+	seen, _ := eachHost(sctx, d.hosts, d.parallelism(), func(ctx context.Context, h Host) (HostState, error) {
 		hs := HostState{Current: "unknown", Health: "not checked", Seen: time.Now().UTC()}
 		d.mu.Lock()
 		known, ok := d.seen[h.Name()]
@@ -61,16 +59,16 @@ func (d *deploy) saveState(ctx context.Context) {
 		} else if info, err := h.Open(ctx); err == nil {
 			hs.Current, hs.Releases = info.Current, info.Releases
 		}
-		mu.Lock()
 		d.mu.Lock()
 		if r, ok := d.healthResult[h.Name()]; ok {
 			hs.Health = r
 		}
 		d.mu.Unlock()
-		st.Hosts[h.Name()] = hs
-		mu.Unlock()
-		return nil
+		return hs, nil
 	})
+	for i, h := range d.hosts {
+		st.Hosts[h.Name()] = seen[i]
+	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		err = writeFileAtomic(d.e.stateFile(app, env), data, 0o644)

@@ -198,11 +198,20 @@ func (s *scenario) deploy(side int, rel, prev string) time.Duration {
 	switch side {
 	case slipwaySide:
 		f.readLog()
-		d := f.pushOK(rel).dur
+		res := f.pushOK(rel)
 		if s.key != "" {
-			s.steps[s.key] = append(s.steps[s.key], stepsOf(f.readLog(), rel))
+			st := stepsOf(f.readLog(), rel)
+			// The push itself: from git push starting to the release's
+			// first line (objects sent, received and checked; the tag).
+			for _, l := range res.lines {
+				if strings.Contains(l.text, ": release "+rel+" (") {
+					st.engine = l.at.Sub(res.start)
+					break
+				}
+			}
+			s.steps[s.key] = append(s.steps[s.key], st)
 		}
-		return d
+		return res.dur
 	case shellSide:
 		d, _ := f.baseline(s.commit, rel, prev)
 		return d
@@ -463,17 +472,19 @@ func (s *scenario) report() {
 			ss, cell(shs, okSh, "%.1f"), cell(cps, okCap, "%.1f"))
 	}
 	for _, key := range []string{"first", "onefile"} {
-		var export, upload []float64
+		var push, export, upload []float64
 		for _, st := range s.steps[key] {
+			push = append(push, st.engine.Seconds())
 			export = append(export, st.export.Seconds())
 			upload = append(upload, st.uploadMax.Seconds())
 		}
 		if len(export) == 0 {
 			continue
 		}
+		b.ReportMetric(median(push), key+"-push-s")
 		b.ReportMetric(median(export), key+"-export-s")
 		b.ReportMetric(median(upload), key+"-upload-max-s")
-		fmt.Fprintf(&table, "\nSlipway's %s deploy, from its log: export %.2fs, slowest host's upload %.2fs", key, median(export), median(upload))
+		fmt.Fprintf(&table, "\nSlipway's %s deploy: push until the release line %.2fs; from its log: export %.2fs, slowest host's upload %.2fs", key, median(push), median(export), median(upload))
 	}
 	if s.peakMB > 0 {
 		b.ReportMetric(s.peakMB, "serve-peak-MB")

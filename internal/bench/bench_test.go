@@ -577,6 +577,7 @@ func (f *fleet) logTail(n int) string {
 // steps is where one Slipway deploy spent its time, from the daemon's log.
 type steps struct {
 	engine    time.Duration // Engine.Deploy from numbering to "deploy finished"
+	push      time.Duration // git push starting → the release's first line (the Go-tree cases)
 	export    time.Duration
 	uploadMax time.Duration // the slowest host's upload
 	files     []int         // files sent, per host

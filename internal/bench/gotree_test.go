@@ -205,7 +205,7 @@ func (s *scenario) deploy(side int, rel, prev string) time.Duration {
 			// first line (objects sent, received and checked; the tag).
 			for _, l := range res.lines {
 				if strings.Contains(l.text, ": release "+rel+" (") {
-					st.engine = l.at.Sub(res.start)
+					st.push = l.at.Sub(res.start)
 					break
 				}
 			}
@@ -474,7 +474,7 @@ func (s *scenario) report() {
 	for _, key := range []string{"first", "onefile"} {
 		var push, export, upload []float64
 		for _, st := range s.steps[key] {
-			push = append(push, st.engine.Seconds())
+			push = append(push, st.push.Seconds())
 			export = append(export, st.export.Seconds())
 			upload = append(upload, st.uploadMax.Seconds())
 		}

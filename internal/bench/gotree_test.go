@@ -416,6 +416,7 @@ func (s *scenario) med(key string, field func(sample) float64) (float64, bool) {
 
 func secs(x sample) float64     { return x.secs }
 func sessions(x sample) float64 { return x.sessions }
+func logins(x sample) float64   { return x.logins }
 
 // report reports every median as a metric and prints them as a table.
 func (s *scenario) report() {
@@ -436,6 +437,7 @@ func (s *scenario) report() {
 		return fmt.Sprintf(format, v)
 	}
 	reported := map[string]bool{}
+	var loginLine strings.Builder // Slipway's new connections per host
 	for _, r := range rows {
 		sw, ok := s.med(r.slipway, secs)
 		if !ok {
@@ -446,6 +448,9 @@ func (s *scenario) report() {
 		b.ReportMetric(sw, r.name+"-slipway-s")
 		ss, _ := s.med(r.slipway, sessions)
 		b.ReportMetric(ss, r.name+"-slipway-sessions/host")
+		sl, _ := s.med(r.slipway, logins)
+		b.ReportMetric(sl, r.name+"-slipway-logins/host")
+		fmt.Fprintf(&loginLine, " %s %.1f", r.name, sl)
 		shs, _ := s.med(r.shell, sessions)
 		cps, _ := s.med(r.cap, sessions)
 		// The baselines' rollback is one operation, compared with both of
@@ -471,6 +476,7 @@ func (s *scenario) report() {
 			cell(sh, okSh, "%.2f"), cell(cp, okCap, "%.2f"), cell(sw/sh, okSh, "%.2f"), cell(sw/cp, okCap, "%.2f"),
 			ss, cell(shs, okSh, "%.1f"), cell(cps, okCap, "%.1f"))
 	}
+	fmt.Fprintf(&table, "\nSlipway's logins (new ssh connections) per host:%s", loginLine.String())
 	for _, key := range []string{"first", "onefile"} {
 		var push, export, upload []float64
 		for _, st := range s.steps[key] {

@@ -80,6 +80,11 @@ func (e *ArtifactGoneError) Is(target error) bool { return target == ErrArtifact
 // stream of empty entries must not exhaust the staging directory's inodes.
 const maxArchiveEntries = 1 << 20
 
+// maxSymlinkFollows is how many symlinks resolving one symlink's target
+// may go through, as for Linux (MAXSYMLINKS): beyond, a host could not
+// follow it either.
+const maxSymlinkFollows = 40
+
 func (e *Engine) artifactDir(app string) string {
 	return filepath.Join(e.DataDir, "artifacts", app)
 }
@@ -428,7 +433,8 @@ func (s *scanner) finish() error {
 		if d := path.Dir(name); d != "." {
 			dir = strings.Split(d, "/")
 		}
-		if _, ok := s.resolve(dir, target, 0); !ok {
+		follows := 0
+		if _, ok := s.resolve(dir, target, &follows); !ok {
 			return &ArchiveError{Entry: name, Rule: "the symlink to " + textclean.Line(target, 100) + " points out of the release (or into a loop of symlinks)"}
 		}
 	}
@@ -438,9 +444,12 @@ func (s *scanner) finish() error {
 // resolve follows target from the directory dir (path components, none
 // for the root) as the kernel would, through the archive's symlinks, and
 // returns where it leads; ok is false if it goes above the root at any
-// point, or through too many symlinks.
-func (s *scanner) resolve(dir []string, target string, depth int) (_ []string, ok bool) {
-	if depth > 40 || strings.HasPrefix(target, "/") {
+// point, or through more than maxSymlinkFollows symlinks in all (counted
+// in *follows, as the kernel counts them for one lookup: a bound on the
+// depth alone lets a few symlinks that each name the next many times
+// take forever).
+func (s *scanner) resolve(dir []string, target string, follows *int) (_ []string, ok bool) {
+	if strings.HasPrefix(target, "/") {
 		return nil, false
 	}
 	stack := slices.Clone(dir)
@@ -457,7 +466,10 @@ func (s *scanner) resolve(dir []string, target string, depth int) (_ []string, o
 		}
 		stack = append(stack, c)
 		if t, isLink := s.symlinks[strings.Join(stack, "/")]; isLink {
-			if stack, ok = s.resolve(stack[:len(stack)-1], t, depth+1); !ok {
+			if *follows++; *follows > maxSymlinkFollows {
+				return nil, false
+			}
+			if stack, ok = s.resolve(stack[:len(stack)-1], t, follows); !ok {
 				return nil, false
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -306,4 +307,38 @@ func TestRecoverRemovesHalfReceivedArtifacts(t *testing.T) {
 	if _, err := os.Stat(kept); err != nil {
 		t.Errorf("kept artifact: %v", err)
 	}
+}
+
+// A few symlinks that each name the next several times resolve to the
+// root, but only through more symlinks than a host follows: the scan
+// refuses them at once instead of following every path (4^30 of them).
+func TestReceiveArtifactRefusesSymlinkFanOut(t *testing.T) {
+	const depth = 30
+	var entries []entry
+	for i := range depth {
+		next := fmt.Sprintf("s%d/", i+1)
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), strings.Repeat(next, 4)+"."))
+	}
+	entries = append(entries, symlink(fmt.Sprintf("s%d", depth), "."))
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "loop of symlinks") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for too many symlinks", err)
+	}
+}
+
+// Symlinks within the kernel's bound still resolve.
+func TestReceiveArtifactAcceptsSymlinkChains(t *testing.T) {
+	var entries []entry
+	for i := range 39 {
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), fmt.Sprintf("s%d", i+1)))
+	}
+	entries = append(entries, dir("s39"))
+	e := &Engine{DataDir: t.TempDir()}
+	a, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, false, entries...)), 0, 0)
+	if err != nil {
+		t.Fatalf("ReceiveArtifact = %v", err)
+	}
+	a.Discard()
 }

@@ -85,6 +85,11 @@ const maxArchiveEntries = 1 << 20
 // follow it either.
 const maxSymlinkFollows = 40
 
+// maxPathLen bounds an entry's path and a symlink's target, as for Linux
+// (PATH_MAX): the cost of checking an entry grows with its path, and a
+// longer one could not be written anyway.
+const maxPathLen = 4095
+
 func (e *Engine) artifactDir(app string) string {
 	return filepath.Join(e.DataDir, "artifacts", app)
 }
@@ -329,6 +334,9 @@ func entryName(raw string) (string, error) {
 	if strings.HasPrefix(raw, "/") {
 		return "", &ArchiveError{Entry: raw, Rule: "absolute path; entries must be relative to the release (tar -C dist -czf - .)"}
 	}
+	if len(raw) > maxPathLen {
+		return "", &ArchiveError{Entry: raw, Rule: "a path longer than " + strconv.Itoa(maxPathLen) + " bytes"}
+	}
 	name := strings.TrimSuffix(raw, "/")
 	for name == "." || strings.HasPrefix(name, "./") {
 		name = strings.TrimPrefix(strings.TrimPrefix(name, "."), "/")
@@ -378,11 +386,15 @@ func (s *scanner) entry(h *tar.Header, name string) error {
 		return &ArchiveError{Entry: h.Name, Rule: fmt.Sprintf("entries of type %q are not allowed; a release holds files, directories and symlinks", h.Typeflag)}
 	}
 	// Every parent must be a directory: nothing is written through a
-	// symlink or below a file.
+	// symlink or below a file. A parent known as a directory was checked
+	// with its own parents already.
+parents:
 	for d := path.Dir(name); d != "."; d = path.Dir(d) {
 		switch k, ok := s.kinds[d]; {
 		case !ok:
 			s.kinds[d] = tar.TypeDir
+		case k == tar.TypeDir:
+			break parents
 		case k == tar.TypeSymlink:
 			return &ArchiveError{Entry: h.Name, Rule: "its path goes through the symlink " + d}
 		case k != tar.TypeDir:
@@ -393,10 +405,17 @@ func (s *scanner) entry(h *tar.Header, name string) error {
 		return &ArchiveError{Entry: h.Name, Rule: "the archive has this path twice"}
 	}
 	s.kinds[name] = h.Typeflag
+	// Parents an archive leaves implicit are directories to create too.
+	if len(s.kinds) > maxArchiveEntries {
+		return &ArchiveError{Entry: h.Name, Rule: "the archive has more than " + strconv.Itoa(maxArchiveEntries) + " paths, its implicit directories included"}
+	}
 	switch h.Typeflag {
 	case tar.TypeSymlink:
 		if h.Linkname == "" {
 			return &ArchiveError{Entry: h.Name, Rule: "a symlink with an empty target"}
+		}
+		if len(h.Linkname) > maxPathLen {
+			return &ArchiveError{Entry: h.Name, Rule: "a symlink target longer than " + strconv.Itoa(maxPathLen) + " bytes"}
 		}
 		if strings.HasPrefix(h.Linkname, "/") {
 			return &ArchiveError{Entry: h.Name, Rule: "a symlink to the absolute path " + textclean.Line(h.Linkname, 100) + " points out of the release"}

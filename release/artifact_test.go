@@ -97,6 +97,8 @@ func TestReceiveArtifactRefusesHostileArchives(t *testing.T) {
 		{"block device", []entry{{name: "sda", typ: tar.TypeBlock, mode: 0o660}}, 0, "sda", "device files are not allowed"},
 		{"fifo", []entry{{name: "pipe", typ: tar.TypeFifo, mode: 0o644}}, 0, "pipe", "fifos are not allowed"},
 		{"over max_release_size", []entry{file("a", "12345"), file("b", "67890")}, 8, "b", "add up to more than max_release_size (8 bytes)"},
+		{"path too long", []entry{file(strings.Repeat("a/", 2048)+"f", "x")}, 0, "", "a path longer than 4095 bytes"},
+		{"symlink target too long", []entry{symlink("s", strings.Repeat("./", 2048))}, 0, "s", "a symlink target longer than 4095 bytes"},
 		{"hard links count as copies", []entry{file("a", "12345"), hardlink("b", "a")}, 8, "b", "add up to more than max_release_size"},
 	}
 	for _, tt := range tests {
@@ -341,4 +343,20 @@ func TestReceiveArtifactAcceptsSymlinkChains(t *testing.T) {
 		t.Fatalf("ReceiveArtifact = %v", err)
 	}
 	a.Discard()
+}
+
+// The directories an archive leaves implicit count against the bound on
+// paths: they take inodes on the hosts too.
+func TestReceiveArtifactCountsImplicitDirectories(t *testing.T) {
+	deep := strings.Repeat("a/", 99)
+	var entries []entry
+	for i := range maxArchiveEntries/100 + 1 {
+		entries = append(entries, file(fmt.Sprintf("d%d/%sf", i, deep), ""))
+	}
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "paths, its implicit directories included") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for too many paths", err)
+	}
 }

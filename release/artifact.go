@@ -90,6 +90,16 @@ const maxSymlinkFollows = 40
 // longer one could not be written anyway.
 const maxPathLen = 4095
 
+// Bounds on the work of checking one archive, far above what a real tree
+// needs: the bytes of its entries' paths (which the check keeps in
+// memory), and the bytes of the paths that resolving its symlinks looks
+// up (a symlink deep in the tree costs the length of each prefix of its
+// target).
+const (
+	maxNameBytes   = 256 << 20
+	maxLookupBytes = 1 << 30
+)
+
 func (e *Engine) artifactDir(app string) string {
 	return filepath.Join(e.DataDir, "artifacts", app)
 }
@@ -363,6 +373,8 @@ type scanner struct {
 	sizes    map[string]int64  // regular files
 	files    int
 	bytes    int64
+	names    int64 // bytes of the entries' paths
+	lookups  int64 // bytes of the paths resolve looked up
 }
 
 func newScanner(limit int64) *scanner {
@@ -405,6 +417,9 @@ parents:
 		return &ArchiveError{Entry: h.Name, Rule: "the archive has this path twice"}
 	}
 	s.kinds[name] = h.Typeflag
+	if s.names += int64(len(name)); s.names > maxNameBytes {
+		return &ArchiveError{Entry: h.Name, Rule: "the archive's paths add up to more than " + exactBytes(maxNameBytes)}
+	}
 	// Parents an archive leaves implicit are directories to create too.
 	if len(s.kinds) > maxArchiveEntries {
 		return &ArchiveError{Entry: h.Name, Rule: "the archive has more than " + strconv.Itoa(maxArchiveEntries) + " paths, its implicit directories included"}
@@ -453,7 +468,11 @@ func (s *scanner) finish() error {
 			dir = strings.Split(d, "/")
 		}
 		follows := 0
-		if _, ok := s.resolve(dir, target, &follows); !ok {
+		_, ok := s.resolve(dir, target, &follows)
+		if s.lookups > maxLookupBytes {
+			return &ArchiveError{Entry: name, Rule: "the archive's symlinks are too many and too deep to check"}
+		}
+		if !ok {
 			return &ArchiveError{Entry: name, Rule: "the symlink to " + textclean.Line(target, 100) + " points out of the release (or into a loop of symlinks)"}
 		}
 	}
@@ -484,7 +503,11 @@ func (s *scanner) resolve(dir []string, target string, follows *int) (_ []string
 			continue
 		}
 		stack = append(stack, c)
-		if t, isLink := s.symlinks[strings.Join(stack, "/")]; isLink {
+		key := strings.Join(stack, "/")
+		if s.lookups += int64(len(key)); s.lookups > maxLookupBytes {
+			return nil, false
+		}
+		if t, isLink := s.symlinks[key]; isLink {
 			if *follows++; *follows > maxSymlinkFollows {
 				return nil, false
 			}

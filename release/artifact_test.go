@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -358,5 +359,46 @@ func TestReceiveArtifactCountsImplicitDirectories(t *testing.T) {
 	var ae *ArchiveError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "paths, its implicit directories included") {
 		t.Fatalf("ReceiveArtifact = %v; want a refusal for too many paths", err)
+	}
+}
+
+// Paths that add up to more than maxNameBytes are refused: checking an
+// archive keeps them all in memory.
+func TestScanRefusesTooManyPathBytes(t *testing.T) {
+	// Distinct paths of maxPathLen bytes, all cut from one buffer.
+	const n = maxNameBytes/maxPathLen + 1
+	buf := make([]byte, maxPathLen+n)
+	for i := range buf {
+		buf[i] = 'a' + byte(rand.IntN(26))
+	}
+	all := string(buf)
+	s := newScanner(0)
+	for i := range n {
+		err := s.entry(&tar.Header{Name: all[i : i+maxPathLen], Typeflag: tar.TypeReg}, all[i:i+maxPathLen])
+		var ae *ArchiveError
+		if errors.As(err, &ae) && strings.Contains(ae.Rule, "paths add up to more than 256 MiB") {
+			return
+		}
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	t.Fatalf("%d paths of %d bytes were accepted", n, maxPathLen)
+}
+
+// Symlinks whose targets go deep into the tree cost the length of every
+// prefix to resolve; past a bound the archive is refused.
+func TestReceiveArtifactRefusesSymlinksTooCostlyToCheck(t *testing.T) {
+	deep := strings.TrimSuffix(strings.Repeat("a/", maxPathLen/2), "/")
+	entries := []entry{dir(deep)}
+	perLink := int64(len(deep)) * int64(len(deep)) / 4 // about: the prefixes of deep
+	for i := range maxLookupBytes/perLink + 2 {
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), deep))
+	}
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "too many and too deep to check") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for symlinks too costly to check", err)
 	}
 }

@@ -80,6 +80,26 @@ func (e *ArtifactGoneError) Is(target error) bool { return target == ErrArtifact
 // stream of empty entries must not exhaust the staging directory's inodes.
 const maxArchiveEntries = 1 << 20
 
+// maxSymlinkFollows is how many symlinks resolving one symlink's target
+// may go through, as for Linux (MAXSYMLINKS): beyond, a host could not
+// follow it either.
+const maxSymlinkFollows = 40
+
+// maxPathLen bounds an entry's path and a symlink's target, as for Linux
+// (PATH_MAX): the cost of checking an entry grows with its path, and a
+// longer one could not be written anyway.
+const maxPathLen = 4095
+
+// Bounds on the work of checking one archive, far above what a real tree
+// needs: the bytes of its entries' paths (which the check keeps in
+// memory), and the bytes of the paths that resolving its symlinks looks
+// up (a symlink deep in the tree costs the length of each prefix of its
+// target).
+const (
+	maxNameBytes   = 256 << 20
+	maxLookupBytes = 1 << 30
+)
+
 func (e *Engine) artifactDir(app string) string {
 	return filepath.Join(e.DataDir, "artifacts", app)
 }
@@ -324,6 +344,9 @@ func entryName(raw string) (string, error) {
 	if strings.HasPrefix(raw, "/") {
 		return "", &ArchiveError{Entry: raw, Rule: "absolute path; entries must be relative to the release (tar -C dist -czf - .)"}
 	}
+	if len(raw) > maxPathLen {
+		return "", &ArchiveError{Entry: raw, Rule: "a path longer than " + strconv.Itoa(maxPathLen) + " bytes"}
+	}
 	name := strings.TrimSuffix(raw, "/")
 	for name == "." || strings.HasPrefix(name, "./") {
 		name = strings.TrimPrefix(strings.TrimPrefix(name, "."), "/")
@@ -350,6 +373,8 @@ type scanner struct {
 	sizes    map[string]int64  // regular files
 	files    int
 	bytes    int64
+	names    int64 // bytes of the entries' paths
+	lookups  int64 // bytes of the paths resolve looked up
 }
 
 func newScanner(limit int64) *scanner {
@@ -373,11 +398,15 @@ func (s *scanner) entry(h *tar.Header, name string) error {
 		return &ArchiveError{Entry: h.Name, Rule: fmt.Sprintf("entries of type %q are not allowed; a release holds files, directories and symlinks", h.Typeflag)}
 	}
 	// Every parent must be a directory: nothing is written through a
-	// symlink or below a file.
+	// symlink or below a file. A parent known as a directory was checked
+	// with its own parents already.
+parents:
 	for d := path.Dir(name); d != "."; d = path.Dir(d) {
 		switch k, ok := s.kinds[d]; {
 		case !ok:
 			s.kinds[d] = tar.TypeDir
+		case k == tar.TypeDir:
+			break parents
 		case k == tar.TypeSymlink:
 			return &ArchiveError{Entry: h.Name, Rule: "its path goes through the symlink " + d}
 		case k != tar.TypeDir:
@@ -388,10 +417,20 @@ func (s *scanner) entry(h *tar.Header, name string) error {
 		return &ArchiveError{Entry: h.Name, Rule: "the archive has this path twice"}
 	}
 	s.kinds[name] = h.Typeflag
+	if s.names += int64(len(name)); s.names > maxNameBytes {
+		return &ArchiveError{Entry: h.Name, Rule: "the archive's paths add up to more than " + exactBytes(maxNameBytes)}
+	}
+	// Parents an archive leaves implicit are directories to create too.
+	if len(s.kinds) > maxArchiveEntries {
+		return &ArchiveError{Entry: h.Name, Rule: "the archive has more than " + strconv.Itoa(maxArchiveEntries) + " paths, its implicit directories included"}
+	}
 	switch h.Typeflag {
 	case tar.TypeSymlink:
 		if h.Linkname == "" {
 			return &ArchiveError{Entry: h.Name, Rule: "a symlink with an empty target"}
+		}
+		if len(h.Linkname) > maxPathLen {
+			return &ArchiveError{Entry: h.Name, Rule: "a symlink target longer than " + strconv.Itoa(maxPathLen) + " bytes"}
 		}
 		if strings.HasPrefix(h.Linkname, "/") {
 			return &ArchiveError{Entry: h.Name, Rule: "a symlink to the absolute path " + textclean.Line(h.Linkname, 100) + " points out of the release"}
@@ -428,7 +467,12 @@ func (s *scanner) finish() error {
 		if d := path.Dir(name); d != "." {
 			dir = strings.Split(d, "/")
 		}
-		if _, ok := s.resolve(dir, target, 0); !ok {
+		follows := 0
+		_, ok := s.resolve(dir, target, &follows)
+		if s.lookups > maxLookupBytes {
+			return &ArchiveError{Entry: name, Rule: "the archive's symlinks are too many and too deep to check"}
+		}
+		if !ok {
 			return &ArchiveError{Entry: name, Rule: "the symlink to " + textclean.Line(target, 100) + " points out of the release (or into a loop of symlinks)"}
 		}
 	}
@@ -438,9 +482,12 @@ func (s *scanner) finish() error {
 // resolve follows target from the directory dir (path components, none
 // for the root) as the kernel would, through the archive's symlinks, and
 // returns where it leads; ok is false if it goes above the root at any
-// point, or through too many symlinks.
-func (s *scanner) resolve(dir []string, target string, depth int) (_ []string, ok bool) {
-	if depth > 40 || strings.HasPrefix(target, "/") {
+// point, or through more than maxSymlinkFollows symlinks in all (counted
+// in *follows, as the kernel counts them for one lookup: a bound on the
+// depth alone lets a few symlinks that each name the next many times
+// take forever).
+func (s *scanner) resolve(dir []string, target string, follows *int) (_ []string, ok bool) {
+	if strings.HasPrefix(target, "/") {
 		return nil, false
 	}
 	stack := slices.Clone(dir)
@@ -456,8 +503,15 @@ func (s *scanner) resolve(dir []string, target string, depth int) (_ []string, o
 			continue
 		}
 		stack = append(stack, c)
-		if t, isLink := s.symlinks[strings.Join(stack, "/")]; isLink {
-			if stack, ok = s.resolve(stack[:len(stack)-1], t, depth+1); !ok {
+		key := strings.Join(stack, "/")
+		if s.lookups += int64(len(key)); s.lookups > maxLookupBytes {
+			return nil, false
+		}
+		if t, isLink := s.symlinks[key]; isLink {
+			if *follows++; *follows > maxSymlinkFollows {
+				return nil, false
+			}
+			if stack, ok = s.resolve(stack[:len(stack)-1], t, follows); !ok {
 				return nil, false
 			}
 		}

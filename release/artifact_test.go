@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,6 +98,8 @@ func TestReceiveArtifactRefusesHostileArchives(t *testing.T) {
 		{"block device", []entry{{name: "sda", typ: tar.TypeBlock, mode: 0o660}}, 0, "sda", "device files are not allowed"},
 		{"fifo", []entry{{name: "pipe", typ: tar.TypeFifo, mode: 0o644}}, 0, "pipe", "fifos are not allowed"},
 		{"over max_release_size", []entry{file("a", "12345"), file("b", "67890")}, 8, "b", "add up to more than max_release_size (8 bytes)"},
+		{"path too long", []entry{file(strings.Repeat("a/", 2048)+"f", "x")}, 0, "", "a path longer than 4095 bytes"},
+		{"symlink target too long", []entry{symlink("s", strings.Repeat("./", 2048))}, 0, "s", "a symlink target longer than 4095 bytes"},
 		{"hard links count as copies", []entry{file("a", "12345"), hardlink("b", "a")}, 8, "b", "add up to more than max_release_size"},
 	}
 	for _, tt := range tests {
@@ -305,5 +309,96 @@ func TestRecoverRemovesHalfReceivedArtifacts(t *testing.T) {
 	}
 	if _, err := os.Stat(kept); err != nil {
 		t.Errorf("kept artifact: %v", err)
+	}
+}
+
+// A few symlinks that each name the next several times resolve to the
+// root, but only through more symlinks than a host follows: the scan
+// refuses them at once instead of following every path (4^30 of them).
+func TestReceiveArtifactRefusesSymlinkFanOut(t *testing.T) {
+	const depth = 30
+	var entries []entry
+	for i := range depth {
+		next := fmt.Sprintf("s%d/", i+1)
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), strings.Repeat(next, 4)+"."))
+	}
+	entries = append(entries, symlink(fmt.Sprintf("s%d", depth), "."))
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "loop of symlinks") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for too many symlinks", err)
+	}
+}
+
+// Symlinks within the kernel's bound still resolve.
+func TestReceiveArtifactAcceptsSymlinkChains(t *testing.T) {
+	var entries []entry
+	for i := range 39 {
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), fmt.Sprintf("s%d", i+1)))
+	}
+	entries = append(entries, dir("s39"))
+	e := &Engine{DataDir: t.TempDir()}
+	a, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, false, entries...)), 0, 0)
+	if err != nil {
+		t.Fatalf("ReceiveArtifact = %v", err)
+	}
+	a.Discard()
+}
+
+// The directories an archive leaves implicit count against the bound on
+// paths: they take inodes on the hosts too.
+func TestReceiveArtifactCountsImplicitDirectories(t *testing.T) {
+	deep := strings.Repeat("a/", 99)
+	var entries []entry
+	for i := range maxArchiveEntries/100 + 1 {
+		entries = append(entries, file(fmt.Sprintf("d%d/%sf", i, deep), ""))
+	}
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "paths, its implicit directories included") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for too many paths", err)
+	}
+}
+
+// Paths that add up to more than maxNameBytes are refused: checking an
+// archive keeps them all in memory.
+func TestScanRefusesTooManyPathBytes(t *testing.T) {
+	// Distinct paths of maxPathLen bytes, all cut from one buffer.
+	const n = maxNameBytes/maxPathLen + 1
+	buf := make([]byte, maxPathLen+n)
+	for i := range buf {
+		buf[i] = 'a' + byte(rand.IntN(26))
+	}
+	all := string(buf)
+	s := newScanner(0)
+	for i := range n {
+		err := s.entry(&tar.Header{Name: all[i : i+maxPathLen], Typeflag: tar.TypeReg}, all[i:i+maxPathLen])
+		var ae *ArchiveError
+		if errors.As(err, &ae) && strings.Contains(ae.Rule, "paths add up to more than 256 MiB") {
+			return
+		}
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	t.Fatalf("%d paths of %d bytes were accepted", n, maxPathLen)
+}
+
+// Symlinks whose targets go deep into the tree cost the length of every
+// prefix to resolve; past a bound the archive is refused.
+func TestReceiveArtifactRefusesSymlinksTooCostlyToCheck(t *testing.T) {
+	deep := strings.TrimSuffix(strings.Repeat("a/", maxPathLen/2), "/")
+	entries := []entry{dir(deep)}
+	perLink := int64(len(deep)) * int64(len(deep)) / 4 // about: the prefixes of deep
+	for i := range maxLookupBytes/perLink + 2 {
+		entries = append(entries, symlink(fmt.Sprintf("s%d", i), deep))
+	}
+	e := &Engine{DataDir: t.TempDir()}
+	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	var ae *ArchiveError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "too many and too deep to check") {
+		t.Fatalf("ReceiveArtifact = %v; want a refusal for symlinks too costly to check", err)
 	}
 }

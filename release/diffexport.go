@@ -327,6 +327,12 @@ func exportFrom(ctx context.Context, repo, commit, subdir, dest, baseDir string,
 	if len(changes) > 1000 && len(changes) > len(base.Files)/2 {
 		return nil, st, "differs in most files", nil
 	}
+	for p, c := range changes {
+		// pruneDirs asks git about such directories one per line.
+		if (c.status == 'D' || c.status == 'T') && strings.Contains(path.Dir(p), "\n") {
+			return nil, st, "lost a directory whose name holds a newline", nil
+		}
+	}
 
 	// Paths not to take from the base: changed ones, and those whose bytes
 	// attributes rewrote (export-subst expands differently in each commit).

@@ -145,6 +145,7 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 // hostLogs is Logs on one host.
 func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command string, timeout time.Duration,
 	secretValues map[string]string, forms []string, w *prefixWriter) error {
+	parent := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -178,6 +179,11 @@ func (e *Engine) hostLogs(ctx context.Context, req LogsRequest, name, command st
 	}), forms)
 	err = h.Attach(ctx, cur, command, env, o)
 	o.Close()
+	if err == nil && ctx.Err() != nil && parent.Err() == nil {
+		// Attach says nothing when ctx ends: here it was the hooks
+		// timeout, not the user going away.
+		return fmt.Errorf("the logs command did not finish within %s (the hooks timeout) and was stopped; it must print recent lines and exit (logs_follow is for -f)", timeout)
+	}
 	if err != nil {
 		return fmt.Errorf("the logs command failed: %w", err)
 	}

@@ -146,6 +146,33 @@ func TestLogsStopsEveryHostWhenTheUserGoes(t *testing.T) {
 	}
 }
 
+// A logs command that outlives the hooks timeout is stopped, and the host
+// reported as failed rather than as done.
+func TestLogsReportsATimeout(t *testing.T) {
+	h := newMemHost("web-1", "v1", "v1")
+	h.AttachFunc = func(ctx context.Context, _, _ string, _ []string, out io.Writer) error {
+		io.WriteString(out, "first\n")
+		<-ctx.Done()
+		return nil // as Host.Attach does once ctx ends
+	}
+	e := testEngine(t, h)
+	env := testEnv(nil, h)
+	env.Logs = "tail -f app.log"
+	env.Hooks.Timeout = config.Duration(time.Millisecond)
+	var out, errw bytes.Buffer
+	err := e.Logs(context.Background(), LogsRequest{App: &config.App{Name: "shop"}, Env: env, Lines: 1}, &out, &errw)
+	var le *LogsError
+	if !errors.As(err, &le) || le.Hosts["web-1"] == nil {
+		t.Fatalf("Logs = %v, want web-1 failed", err)
+	}
+	if want := "web-1 | ! the logs command did not finish within 1ms (the hooks timeout)"; !strings.HasPrefix(errw.String(), want) {
+		t.Errorf("errw = %q, want %q...", errw.String(), want)
+	}
+	if out.String() != "web-1 | first\n" {
+		t.Errorf("out = %q", out.String())
+	}
+}
+
 func TestLogsMasksSecrets(t *testing.T) {
 	h := newMemHost("web-1", "v1", "v1")
 	h.AttachFunc = func(_ context.Context, _, _ string, env []string, out io.Writer) error {

@@ -234,3 +234,53 @@ func TestPoolKeepsAndStopsConnections(t *testing.T) {
 		t.Errorf("web-1 after web-2 took the only place: %d logins, want 1", n)
 	}
 }
+
+// A connection the pool does not know of, such as one an earlier daemon
+// left open, is not trusted with a host key changed since: the first use
+// through a new pool logs in again.
+func TestPoolDistrustsConnectionsItDidNotOpen(t *testing.T) {
+	f := newSSHFleet(t, 1, "")
+	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())
+	if err := os.Mkdir(ctl, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ctl) })
+	app, _ := f.cfg.App("shop")
+	env, _ := app.Environment("production")
+	h := f.rig.Hosts[0]
+	open := func(pool *Pool) int {
+		t.Helper()
+		opt := SSHOptions{KeyFile: f.rig.ClientKey, KnownHosts: f.rig.KnownHosts, ControlDir: ctl, Pool: pool}
+		before := h.Logins()
+		s, err := SSHConnector(func() *config.Config { return f.cfg }, opt)(context.Background(), env, h.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		return h.Logins() - before
+	}
+	first := NewPool(4, 10*time.Minute)
+	if n := open(first); n != 1 {
+		t.Fatalf("first use: %d logins, want 1", n)
+	}
+	// The daemon restarts without stopping the connection (a crash);
+	// meanwhile slipway trust --replace rewrote the host's line.
+	kh, err := os.ReadFile(f.rig.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.rig.KnownHosts, bytes.Replace(kh, []byte(h.HostKeyLine), []byte(h.HostKeyLine+" replaced"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := NewPool(4, 10*time.Minute)
+	t.Cleanup(second.Close)
+	if n := open(second); n != 1 {
+		t.Errorf("first use through a new pool: %d logins, want 1 (a new connection checks the key)", n)
+	}
+	if n := open(second); n != 0 {
+		t.Errorf("second use through the new pool: %d logins, want none (warm)", n)
+	}
+}

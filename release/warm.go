@@ -61,8 +61,9 @@ func (p *Pool) idle() time.Duration {
 }
 
 // use records that s is about to be used. A master whose host key in
-// known_hosts changed since it was opened is stopped first, and the least
-// recently used beyond Max are stopped.
+// known_hosts changed since it was opened, or that the pool does not know
+// of, is stopped first, and the least recently used beyond Max are
+// stopped.
 func (p *Pool) use(s *SSH) {
 	key := s.key()
 	known := knownLines(s.opt.KnownHosts, s.knownName())
@@ -74,6 +75,11 @@ func (p *Pool) use(s *SSH) {
 			stop = append(stop, p.entries[i].s)
 		}
 		p.entries = slices.Delete(p.entries, i, i+1)
+	} else {
+		// A master the pool does not know of (an earlier daemon left it,
+		// or a deploy opened it after its host was dropped beyond Max)
+		// was checked against keys the pool cannot compare: stop it.
+		stop = append(stop, s)
 	}
 	p.entries = append(p.entries, &warm{key: key, s: s, known: known})
 	for len(p.entries) > p.max() {

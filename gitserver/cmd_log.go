@@ -26,7 +26,9 @@ func (c *command) log(ctx context.Context, stdin io.Reader, args []string) int {
 			return exitUsage
 		}
 	}
-	c.s.Engine.Wait(app, "") // the records of deploys that gave their verdict
+	// The records of deploys that gave their verdict, and of their
+	// after_deploy hooks, unless the user gives up first.
+	c.s.Engine.WaitAll(ctx, app, "")
 	recs, err := c.s.Engine.Audit.Read(*n, func(r audit.Record) bool { return app == "" || r.App == app })
 	if err != nil {
 		fmt.Fprintln(c.errw, "slipway: cannot read the audit log; the server log has details")

@@ -350,8 +350,9 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 	}
 
 	defer func() {
-		// After the bookkeeping, which may still need them.
-		d.e.later(app, env, func() {
+		// After the bookkeeping, which may still need them; readers
+		// need not wait for it.
+		d.e.laterHook(app, env, func() {
 			for _, h := range d.hosts {
 				h.Close()
 			}
@@ -421,13 +422,13 @@ func (d *deploy) goLive(ctx context.Context) (*Result, error) {
 		d.e.clearJournal(app, env)
 		d.pruneArtifacts()
 		d.saveState(ctx)
-		d.afterDeploy(ctx)
 		if req.Rollback != "" {
 			d.audit(audit.EventRolledBack, "live again in "+seconds(dur))
 		} else {
 			d.audit(audit.EventDeployed, "live in "+seconds(dur))
 		}
 	})
+	d.laterHook(ctx, d.afterDeploy)
 	return &Result{Release: d.rel, Duration: dur}, nil
 }
 
@@ -456,6 +457,14 @@ func (d *deploy) later(ctx context.Context, fn func(context.Context)) {
 	d.p = &printer{w: logLines{d.log}, secrets: d.p.secrets}
 	ctx = context.WithoutCancel(ctx)
 	d.e.later(d.req.App.Name, d.req.Env.Name, func() { fn(ctx) })
+}
+
+// laterHook is later for after_deploy, which readers do not wait for (see
+// Engine.laterHook).
+func (d *deploy) laterHook(ctx context.Context, fn func(context.Context)) {
+	d.p = &printer{w: logLines{d.log}, secrets: d.p.secrets}
+	ctx = context.WithoutCancel(ctx)
+	d.e.laterHook(d.req.App.Name, d.req.Env.Name, func() { fn(ctx) })
 }
 
 // logLines logs each line written to it, for output nobody reads live.

@@ -54,7 +54,8 @@ type Engine struct {
 
 	freezeMu sync.Mutex // serializes lock and unlock (freeze.go)
 
-	books map[string]chan struct{} // "app/env" → closed when its last queued bookkeeping is done
+	books   map[string]chan struct{} // "app/env" → closed when its last queued bookkeeping is done
+	records map[string]chan struct{} // the same, but for what readers wait on: not after_deploy
 }
 
 // Lock describes the deploy that holds an environment.
@@ -143,19 +144,32 @@ func (e *Engine) lock(app, env, user string) (func(), error) {
 }
 
 // later queues fn, bookkeeping of app/env that the pusher need not wait
-// for (history notes, the host state file, after_deploy, the audit
-// record), behind what is queued for app/env already. Taking the
-// environment's lock and Wait wait for it, so the next deploy, status,
-// releases, log and fetches see what it wrote.
-func (e *Engine) later(app, env string, fn func()) {
+// for (history notes, the host state file, the audit record), behind what
+// is queued for app/env already. Taking the environment's lock and Wait
+// wait for it, so the next deploy, status, releases, log and fetches see
+// what it wrote.
+func (e *Engine) later(app, env string, fn func()) { e.queue(app, env, true, fn) }
+
+// laterHook queues work after the verdict that nobody reads (the
+// after_deploy hook, closing the hosts) behind the bookkeeping of app/env. The next deploy of app/env waits for it, and so
+// do WaitAll and the audit log's readers; status, releases and fetches do
+// not, so a hook that asks Slipway what runs where does not wait for
+// itself.
+func (e *Engine) laterHook(app, env string, fn func()) { e.queue(app, env, false, fn) }
+
+func (e *Engine) queue(app, env string, readers bool, fn func()) {
 	key := app + "/" + env
 	done := make(chan struct{})
 	e.mu.Lock()
 	if e.books == nil {
 		e.books = make(map[string]chan struct{})
+		e.records = make(map[string]chan struct{})
 	}
 	prev := e.books[key]
 	e.books[key] = done
+	if readers {
+		e.records[key] = done
+	}
 	e.mu.Unlock()
 	go func() {
 		defer close(done)
@@ -166,18 +180,35 @@ func (e *Engine) later(app, env string, fn func()) {
 	}()
 }
 
-// Wait returns once the bookkeeping queued so far for app/env is done.
-// env "" waits for every environment of app, app "" for every app.
+// Wait returns once the bookkeeping queued so far for app/env is done:
+// the history notes, host state and audit records of deploys that gave
+// their verdict, not their after_deploy hooks. env "" waits for every
+// environment of app, app "" for every app.
 func (e *Engine) Wait(app, env string) { e.WaitContext(context.Background(), app, env) }
 
 // WaitContext is Wait that gives up when ctx ends, and then returns false.
 func (e *Engine) WaitContext(ctx context.Context, app, env string) bool {
+	return e.wait(ctx, app, env, false)
+}
+
+// WaitAll is WaitContext for everything queued, after_deploy hooks
+// included: for the audit log, where a hook's failure is recorded, and
+// for a daemon that stops.
+func (e *Engine) WaitAll(ctx context.Context, app, env string) bool {
+	return e.wait(ctx, app, env, true)
+}
+
+func (e *Engine) wait(ctx context.Context, app, env string, all bool) bool {
 	if e == nil {
 		return true
 	}
 	var tails []chan struct{}
 	e.mu.Lock()
-	for key, tail := range e.books {
+	queued := e.records
+	if all {
+		queued = e.books
+	}
+	for key, tail := range queued {
 		a, en, _ := strings.Cut(key, "/")
 		if (app == "" || a == app) && (env == "" || en == env) {
 			tails = append(tails, tail)

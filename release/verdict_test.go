@@ -16,10 +16,13 @@ import (
 	"github.com/slipwayhq/slipway/config"
 )
 
-// The pusher hears the verdict once every host is live: after_deploy,
-// the notes, the state file and the audit record come after, in the
-// daemon, and Wait (what status, releases, log and fetches call) sees
-// them done. A failing after_deploy lands in the audit log.
+// The pusher hears the verdict once every host is live: the notes, the
+// state file, the audit record and after_deploy come after, in the
+// daemon. Wait (what status, releases and fetches call) sees the records
+// done while after_deploy may still run, so a hook that asks Slipway
+// what runs where does not wait for itself; WaitAll (the audit log's
+// readers, a stopping daemon) waits for the hook too. A failing
+// after_deploy lands in the audit log.
 func TestVerdictComesBeforeBookkeeping(t *testing.T) {
 	needRsync(t)
 	bare, commit := gitRepo(t)
@@ -38,7 +41,7 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop(), Audit: audit.Open(filepath.Join(dir, "audit.log"))}
 	t.Cleanup(func() {
 		os.WriteFile(gate, nil, 0o644)
-		e.Wait("", "")
+		e.WaitAll(context.Background(), "", "")
 	})
 	app, _ := cfg.App("shop")
 	env, _ := app.Environment("production")
@@ -71,10 +74,10 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 	if target, _ := os.Readlink(filepath.Join(dir, "srv/current")); target != "releases/v1" {
 		t.Errorf("current → %q at the verdict, want releases/v1", target)
 	}
-	os.WriteFile(gate, nil, 0o644)
+	// Wait returns while after_deploy still waits for the gate.
 	e.Wait("shop", "production")
-	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
-		t.Errorf("after Wait, after_deploy has not run: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
+		t.Error("Wait waited for after_deploy")
 	}
 	if n := records("deployed"); n != 1 {
 		t.Errorf("audit log has %d deployed records after Wait, want 1", n)
@@ -87,11 +90,16 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 	if err != nil || len(rels) != 1 || rels[0].Outcome != OutcomeLive {
 		t.Errorf("history after Wait = %+v, %v; want v1 live", rels, err)
 	}
+	os.WriteFile(gate, nil, 0o644)
+	e.WaitAll(context.Background(), "shop", "production")
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
+		t.Errorf("after WaitAll, after_deploy has not run: %v", err)
+	}
 
 	// A failing after_deploy: the deploy stands, the audit log says so.
 	os.WriteFile(filepath.Join(dir, "fail"), nil, 0o644)
 	deploy("two")
-	e.Wait("shop", "production")
+	e.WaitAll(context.Background(), "shop", "production")
 	recs, _ := e.Audit.Read(10, func(r audit.Record) bool { return r.Event == audit.EventBookkeeping })
 	if len(recs) != 1 || recs[0].Release != "v2" || !strings.Contains(recs[0].Detail, "after_deploy failed (the deploy stands)") {
 		t.Errorf("bookkeeping records = %+v, want one for v2 saying after_deploy failed", recs)

@@ -136,7 +136,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stdout, "Slipway %s takes pushes from another git server's hooks on %s (no SSH listener).\nData directory: %s\nConfiguration: %s\n",
 			versionString(), cfg.External.Socket, cfg.DataDir, cfg.File)
 		err := srv.Serve(ctx, nil, socketPath(cfg.DataDir), exe)
-		engine.Wait("", "")
+		engine.WaitAll(context.Background(), "", "")
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -161,7 +161,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	err = srv.Serve(ctx, ln, socketPath(cfg.DataDir), exe)
 	// Deploys have ended; what they left for after their verdicts ends
 	// too, and their last notifications get a bounded time.
-	engine.Wait("", "")
+	engine.WaitAll(context.Background(), "", "")
 	engine.Notify.Close(notifyDrainTimeout)
 	return err
 }

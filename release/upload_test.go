@@ -253,3 +253,43 @@ func TestChanges(t *testing.T) {
 		t.Error("Changes from no manifest, want none")
 	}
 }
+
+// TestProportionalUploadNeverWritesThroughLinks: a file whose mode alone
+// changed, its bytes and mtime kept, is a new inode in the new release;
+// the one the running release holds keeps its mode.
+func TestProportionalUploadNeverWritesThroughLinks(t *testing.T) {
+	needRsync(t)
+	for _, tr := range hostTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			h, dir := tr.make(t, "app")
+			v1, v2 := t.TempDir(), t.TempDir()
+			writeTree(t, v1, map[string]string{"run": "#!/bin/sh\n"})
+			writeTree(t, v2, map[string]string{"run": "#!/bin/sh\n"})
+			if err := os.Chmod(filepath.Join(v2, "run"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			touch(t, v1, 1_800_000_000, "run")
+			touch(t, v2, 1_800_000_000, "run")
+			m1, m2 := dirManifest(t, v1), dirManifest(t, v2)
+			e := m2.Files["run"]
+			e.Mode = "100755"
+			m2.Files["run"] = e
+			changed, ok := Changes(m1, m2)
+			if !ok || strings.Join(changed, " ") != "run" {
+				t.Fatalf("Changes = %q, %v; want run", changed, ok)
+			}
+			ctx := context.Background()
+			if _, err := h.Upload(ctx, v1, "v1", "", nil); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := h.Upload(ctx, v2, "v2", "v1", changed); err != nil || st.From != "v1" {
+				t.Fatalf("Upload = %+v, %v; want from v1", st, err)
+			}
+			for rel, want := range map[string]fs.FileMode{"v1": 0o644, "v2": 0o755} {
+				if fi, err := os.Stat(filepath.Join(dir, "releases", rel, "run")); err != nil || fi.Mode().Perm() != want {
+					t.Errorf("%s/run: %v, %v; want mode %v", rel, fi.Mode(), err, want)
+				}
+			}
+		})
+	}
+}

@@ -26,20 +26,20 @@ import (
 // live on loopback, their files under the test's temporary directory).
 var hostTransports = []struct {
 	name string
-	make func(t *testing.T, dirName string) (Host, string)
+	make func(t testing.TB, dirName string) (Host, string)
 }{
-	{"local", func(t *testing.T, dirName string) (Host, string) {
+	{"local", func(t testing.TB, dirName string) (Host, string) {
 		dir := filepath.Join(t.TempDir(), dirName)
 		return NewLocal(dir), dir
 	}},
-	{"ssh", func(t *testing.T, dirName string) (Host, string) {
+	{"ssh", func(t testing.TB, dirName string) (Host, string) {
 		r := sshrig.StartT(t, 1)
 		return sshHost(t, r, r.Hosts[0], dirName)
 	}},
 }
 
 // sshHost is an SSH host of rig r deploying under dirName in h's root.
-func sshHost(t *testing.T, r *sshrig.Rig, h *sshrig.Host, dirName string) (*SSH, string) {
+func sshHost(t testing.TB, r *sshrig.Rig, h *sshrig.Host, dirName string) (*SSH, string) {
 	t.Helper()
 	dir := filepath.Join(h.Root, dirName)
 	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())

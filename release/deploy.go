@@ -619,6 +619,16 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 		if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
 			return &stepError{step: "export", err: err}
 		}
+	} else if !m.Exact {
+		// Shipped again through a build: some hosts no longer hold the
+		// exact tree the manifest describes.
+		file := d.e.manifestFile(app, d.rel)
+		if km, err := ReadManifest(file); err == nil && km != nil && km.Exact {
+			km.Exact, km.Dirs = false, nil
+			if err := WriteManifest(file, km); err != nil {
+				return &stepError{step: "export", err: err}
+			}
+		}
 	}
 	if d.art != nil {
 		d.p.step("export", "", "ok   %s, %s from the artifact  %s", count(st.Files, "file"), humanBytes(st.Bytes), seconds(time.Since(t)))

@@ -616,9 +616,27 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 		d.p.step("export", "", "FAILED: %v", err)
 		return &stepError{step: "export", err: err}
 	}
+	// The hosts get exactly this tree unless a build changes it; then the
+	// next upload compares the whole tree.
+	if d.art == nil && req.Env.Hooks.Build == "" {
+		if m.Dirs, err = treeDirs(staging); err != nil {
+			return &stepError{step: "export", err: err}
+		}
+		m.Exact = true
+	}
 	if req.Rollback == "" {
 		if err := WriteManifest(d.e.manifestFile(app, d.rel), m); err != nil {
 			return &stepError{step: "export", err: err}
+		}
+	} else if !m.Exact {
+		// Shipped again through a build: some hosts no longer hold the
+		// exact tree the manifest describes.
+		file := d.e.manifestFile(app, d.rel)
+		if km, err := ReadManifest(file); err == nil && km != nil && km.Exact {
+			km.Exact, km.Dirs = false, nil
+			if err := WriteManifest(file, km); err != nil {
+				return &stepError{step: "export", err: err}
+			}
 		}
 	}
 	if d.art != nil {
@@ -638,12 +656,32 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 		return err
 	}
 
+	// A host running a release whose exact tree is known is sent only
+	// what differs from it.
+	changes := map[string][]string{}
+	if m.Exact {
+		for _, h := range targets {
+			rel := d.prev[h.Name()]
+			if _, done := changes[rel]; done || rel == "" {
+				continue
+			}
+			changes[rel] = nil
+			bm := prevManifest
+			if rel != base {
+				bm, _ = ReadManifest(d.e.manifestFile(app, rel))
+			}
+			if paths, ok := Changes(bm, m); ok {
+				changes[rel] = paths
+			}
+		}
+	}
+
 	d.phase(PhaseUpload)
 	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 		defer cancel()
-		us, err := h.Upload(uctx, staging, d.rel, d.prev[h.Name()])
+		us, err := h.Upload(uctx, staging, d.rel, d.prev[h.Name()], changes[d.prev[h.Name()]])
 		if err != nil {
 			if strings.Contains(err.Error(), "No space left on device") {
 				err = fmt.Errorf("the disk of %s is full: %w; free space there (slipway check shows it), then push again", h.Name(), err)
@@ -651,8 +689,12 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 			d.p.step("upload", h.Name(), "FAILED: %v", err)
 			return &HostError{Host: h.Name(), Step: "upload", Err: err}
 		}
-		d.p.step("upload", h.Name(), "ok   %s changed, %s sent  %s", count(us.Files, "file"), humanBytes(us.BytesSent), seconds(time.Since(t)))
-		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Dur("duration", time.Since(t)).Msg("uploaded")
+		from := ""
+		if us.From != "" {
+			from = " (from " + us.From + ")"
+		}
+		d.p.step("upload", h.Name(), "ok   %s changed, %s sent  %s%s", count(us.Files, "file"), humanBytes(us.BytesSent), seconds(time.Since(t)), from)
+		d.log.Info().Str("step", "upload").Str("host", h.Name()).Int("files", us.Files).Int64("bytes", us.BytesSent).Str("from", us.From).Dur("duration", time.Since(t)).Msg("uploaded")
 		return nil
 	})
 	if err != nil {

@@ -9,19 +9,19 @@ import (
 	"testing"
 )
 
-// TestIncrementalExportsMatchGitArchive exports consecutive commits, each
-// from the kept export of the one before, and checks that every tree is
-// exactly git archive of its commit (contents, modes, symlink targets,
-// directories, no extra paths), and that it was made incrementally where
-// it can be and by a full git archive where it must be.
-func TestIncrementalExportsMatchGitArchive(t *testing.T) {
-	const incremental = ""
-	steps := []struct {
-		name, subdir, script string
-		full                 string // "" for incremental; otherwise a word of the reason, or "first"
-		changed              int    // paths changed, VERSION's included while it has export-subst; -1: not checked
-	}{
-		{"first release", "", `
+// incremental marks a step of exportSteps that must be exported from the
+// kept export of the step before.
+const incremental = ""
+
+// exportSteps are consecutive commits of one repository, each with the
+// tree changes an export or an upload from the release before must get
+// right.
+var exportSteps = []struct {
+	name, subdir, script string
+	full                 string // "" for incremental; otherwise a word of the reason, or "first"
+	changed              int    // paths changed, VERSION's included while it has export-subst; -1: not checked
+}{
+	{"first release", "", `
 printf 'VERSION export-subst\nprivate export-ignore\nhidden/** export-ignore\n' > .gitattributes
 printf '$Format:%%H$\n' > VERSION
 echo a > a.txt; echo b > b.txt; printf 'one\ntwo\n' > lines.txt
@@ -31,36 +31,43 @@ echo file > flip; mkdir flop; echo in > flop/in
 echo deep > deep/er/est/x
 echo web > app/web/index.html; echo app > app/main
 ln -s a.txt link; ln -s b.txt tofile`, "first", -1},
-		{"one edit; VERSION's blob does not change, its export does", "", `echo b2 > b.txt`, incremental, 2},
-		{"addition in a new directory", "", `mkdir -p new/dir; echo n > new/dir/n.txt`, incremental, 2},
-		{"deletion empties a directory chain", "", `git rm -q -r deep`, incremental, 2},
-		{"rename", "", `git mv a.txt c.txt`, incremental, 3},
-		{"exec bit off", "", `chmod -x bin/run`, incremental, 2},
-		{"exec bit on", "", `chmod +x bin/run`, incremental, 2},
-		{"symlink retargeted", "", `rm link; ln -s c.txt link`, incremental, 2},
-		{"file becomes a directory", "", `rm flip; mkdir flip; echo inner > flip/inner`, incremental, 3},
-		{"directory becomes a file", "", `rm -r flop; echo now a file > flop`, incremental, 3},
-		{"symlink becomes a file", "", `rm tofile; echo plain > tofile`, incremental, 2},
-		{"file becomes a symlink", "", `rm tofile; ln -s c.txt tofile`, incremental, 2},
-		{"an export-ignored file changes and is added", "", `echo s2 > private/key; echo h2 > hidden/more`, incremental, 1},
-		{"the only file of a directory that stays in the tree", "", `git rm -q hidden/only`, incremental, 1},
-		{"export-ignore added", "", `printf 'VERSION export-subst\nprivate export-ignore\nhidden/** export-ignore\nb.txt export-ignore\n' > .gitattributes`, "gitattributes", -1},
-		{"after a full export, incremental again", "", `echo c2 > c.txt`, incremental, 2},
-		{"export-ignore removed", "", `printf 'VERSION export-subst\nhidden/** export-ignore\n' > .gitattributes`, "gitattributes", -1},
-		{"a nested .gitattributes", "", `echo 'index.html export-ignore' > app/web/.gitattributes`, "gitattributes", -1},
-		{"nothing changes but the commit", "", `:`, incremental, 1},
-		{"names git could read as pathspecs or options", "", `echo x > ':(glob)*'; echo y > 'sp ace'; echo z > '-n'; echo w > "$(printf 'new\nline')"`, incremental, 5},
-		{"a directory with a newline in its name", "", `mkdir "$(printf 'nl\ndir')"; echo q > "$(printf 'nl\ndir')/f"`, incremental, 2},
-		{"that directory is removed", "", `git rm -q -r "$(printf 'nl\ndir')"`, "newline", -1},
-		{"a submodule is added", "", `mkdir sub; git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"`, incremental, 1},
-		{"a submodule moves on, a name changes", "", `git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"; echo x2 > ':(glob)*'`, incremental, 2},
-		{"a submodule is removed", "", `git update-index --force-remove sub; rmdir sub`, incremental, 1},
-		{"subdir deploy: the subdir changed", "app", `echo web2 > app/web/index.html`, "subdir", -1},
-		{"subdir deploy: a change outside it", "app", `echo c3 > c.txt`, incremental, 0},
-		{"subdir deploy: a change inside it", "app", `echo app2 > app/main; mkdir app/lib; echo l > app/lib/l`, incremental, 2},
-		{"back to the whole tree", "", `echo c4 > c.txt`, "subdir", -1},
-	}
+	{"one edit; VERSION's blob does not change, its export does", "", `echo b2 > b.txt`, incremental, 2},
+	{"addition in a new directory", "", `mkdir -p new/dir; echo n > new/dir/n.txt`, incremental, 2},
+	{"deletion empties a directory chain", "", `git rm -q -r deep`, incremental, 2},
+	{"rename", "", `git mv a.txt c.txt`, incremental, 3},
+	{"exec bit off", "", `chmod -x bin/run`, incremental, 2},
+	{"exec bit on", "", `chmod +x bin/run`, incremental, 2},
+	{"symlink retargeted", "", `rm link; ln -s c.txt link`, incremental, 2},
+	{"file becomes a directory", "", `rm flip; mkdir flip; echo inner > flip/inner`, incremental, 3},
+	{"directory becomes a file", "", `rm -r flop; echo now a file > flop`, incremental, 3},
+	{"symlink becomes a file", "", `rm tofile; echo plain > tofile`, incremental, 2},
+	{"file becomes a symlink", "", `rm tofile; ln -s c.txt tofile`, incremental, 2},
+	{"an export-ignored file changes and is added", "", `echo s2 > private/key; echo h2 > hidden/more`, incremental, 1},
+	{"the only file of a directory that stays in the tree", "", `git rm -q hidden/only`, incremental, 1},
+	{"export-ignore added", "", `printf 'VERSION export-subst\nprivate export-ignore\nhidden/** export-ignore\nb.txt export-ignore\n' > .gitattributes`, "gitattributes", -1},
+	{"after a full export, incremental again", "", `echo c2 > c.txt`, incremental, 2},
+	{"export-ignore removed", "", `printf 'VERSION export-subst\nhidden/** export-ignore\n' > .gitattributes`, "gitattributes", -1},
+	{"a nested .gitattributes", "", `echo 'index.html export-ignore' > app/web/.gitattributes`, "gitattributes", -1},
+	{"nothing changes but the commit", "", `:`, incremental, 1},
+	{"names git could read as pathspecs or options", "", `echo x > ':(glob)*'; echo y > 'sp ace'; echo z > '-n'; echo w > "$(printf 'new\nline')"`, incremental, 5},
+	{"a directory with a newline in its name", "", `mkdir "$(printf 'nl\ndir')"; echo q > "$(printf 'nl\ndir')/f"`, incremental, 2},
+	{"that directory is removed", "", `git rm -q -r "$(printf 'nl\ndir')"`, "newline", -1},
+	{"a submodule is added", "", `mkdir sub; git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"`, incremental, 1},
+	{"a submodule moves on, a name changes", "", `git update-index --add --cacheinfo "160000,$(git rev-parse HEAD),sub"; echo x2 > ':(glob)*'`, incremental, 2},
+	{"a submodule is removed", "", `git update-index --force-remove sub; rmdir sub`, incremental, 1},
+	{"subdir deploy: the subdir changed", "app", `echo web2 > app/web/index.html`, "subdir", -1},
+	{"subdir deploy: a change outside it", "app", `echo c3 > c.txt`, incremental, 0},
+	{"subdir deploy: a change inside it", "app", `echo app2 > app/main; mkdir app/lib; echo l > app/lib/l`, incremental, 2},
+	{"back to the whole tree", "", `echo c4 > c.txt`, "subdir", -1},
+}
 
+// TestIncrementalExportsMatchGitArchive exports consecutive commits, each
+// from the kept export of the one before, and checks that every tree is
+// exactly git archive of its commit (contents, modes, symlink targets,
+// directories, no extra paths), and that it was made incrementally where
+// it can be and by a full git archive where it must be.
+func TestIncrementalExportsMatchGitArchive(t *testing.T) {
+	steps := exportSteps
 	bare, step := scriptRepo(t)
 	s := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
 	var prev *Manifest

@@ -85,7 +85,7 @@ func testDeploy(t *testing.T, e *Engine, env *config.Environment, rel string, ke
 		cur, _, _, _ := h.state()
 		d.prev[h.Name()] = cur
 		d.hosts = append(d.hosts, h)
-		if _, err := h.Upload(context.Background(), "", rel, cur); err != nil {
+		if _, err := h.Upload(context.Background(), "", rel, cur, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -42,6 +42,12 @@ import (
 type Manifest struct {
 	Commit string                   `json:"commit"`
 	Files  map[string]ManifestEntry `json:"files"`
+	// Exact is set when the hosts received exactly this tree (no build
+	// changed it), whose directories are Dirs: an upload of the next
+	// release to a host running this one then sends only the difference
+	// (see Changes).
+	Exact bool     `json:"exact,omitempty"`
+	Dirs  []string `json:"dirs,omitempty"`
 }
 
 // ManifestEntry is one exported path.

@@ -16,34 +16,8 @@ import (
 //
 //	go test -run '^$' -bench Export -benchtime 5x ./release/
 func BenchmarkExport(b *testing.B) {
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		b.Skipf("go env GOROOT: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(goroot)), "src")
-	if _, err := os.Stat(src); err != nil {
-		b.Skipf("no Go source tree at %s", src)
-	}
-	if _, err := exec.LookPath("git"); err != nil {
-		b.Skip("git is not installed")
-	}
 	dir := b.TempDir()
-	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "app.git")
-	sh := func(script string) string {
-		b.Helper()
-		cmd := exec.Command("sh", "-ec", script)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SRC="+src, "WORK="+work, "BARE="+bare, "GIT_CONFIG_NOSYSTEM=1",
-			"GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("%s: %v\n%s", script, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	c1 := sh(`cp -r "$SRC" "$WORK" && cd "$WORK" && git init -q -b main && git add -A && git commit -q -m one &&
-git init -q --bare "$BARE" && git push -q "$BARE" main && git rev-parse HEAD`)
-	c2 := sh(`cd "$WORK" && echo '// one more line' >> fmt/print.go && git commit -q -am two && git push -q "$BARE" main && git rev-parse HEAD`)
+	bare, c1, c2 := goSourceRepo(b, dir)
 	ctx := context.Background()
 
 	s := exportStore{dir: filepath.Join(dir, "exports")}
@@ -84,4 +58,39 @@ git init -q --bare "$BARE" && git push -q "$BARE" main && git rev-parse HEAD`)
 			prevRel, prev = rel, m
 		}
 	})
+}
+
+// goSourceRepo makes a bare repository in dir of the Go source tree of
+// the toolchain that runs the benchmark, with two commits that differ in
+// one file.
+func goSourceRepo(b *testing.B, dir string) (bare, c1, c2 string) {
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Skipf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src")
+	if _, err := os.Stat(src); err != nil {
+		b.Skipf("no Go source tree at %s", src)
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skip("git is not installed")
+	}
+	work := filepath.Join(dir, "work")
+	bare = filepath.Join(dir, "app.git")
+	sh := func(script string) string {
+		b.Helper()
+		cmd := exec.Command("sh", "-ec", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SRC="+src, "WORK="+work, "BARE="+bare, "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@example.com", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", script, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	c1 = sh(`cp -r "$SRC" "$WORK" && cd "$WORK" && git init -q -b main && git add -A && git commit -q -m one &&
+git init -q --bare "$BARE" && git push -q "$BARE" main && git rev-parse HEAD`)
+	c2 = sh(`cd "$WORK" && echo '// one more line' >> fmt/print.go && git commit -q -am two && git push -q "$BARE" main && git rev-parse HEAD`)
+	return bare, c1, c2
 }

@@ -321,7 +321,7 @@ func releasesMatchGitArchive(t *testing.T, bare string, commits []string, steps 
 		if err != nil {
 			t.Fatalf("%s: export: %v", s.name, err)
 		}
-		if _, err := host.Upload(context.Background(), dest, rel, prevRel); err != nil {
+		if _, err := host.Upload(context.Background(), dest, rel, prevRel, nil); err != nil {
 			t.Fatalf("%s: upload: %v", s.name, err)
 		}
 		got := treeListing(t, filepath.Join(host.Path, "releases", rel))

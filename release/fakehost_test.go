@@ -35,7 +35,7 @@ func (f *FakeHost) Open(ctx context.Context) (HostInfo, error) {
 	return f.OpenFunc(ctx)
 }
 
-func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
 	if f.UploadFunc == nil {
 		return UploadStats{}, nil
 	}

@@ -34,8 +34,12 @@ type Host interface {
 	// an interrupted upload left in the temporary directory, transfers,
 	// and renames the temporary directory into place. linkDest names a
 	// release already on the host whose unchanged files are hard-linked
-	// instead of copied ("" for none).
-	Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
+	// instead of copied ("" for none). With changed not nil, src differs
+	// from linkDest only in those paths (see Changes): the host then
+	// starts from a hard-link copy of linkDest and transfers only them,
+	// unless it does not hold linkDest or holds an interrupted upload;
+	// then, as with changed nil, the whole tree is compared.
+	Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error)
 	// Switch points current at releases/<rel> atomically and returns what
 	// it pointed to before. rel "" removes current, which restores the
 	// state before a first deploy. With keep > 0 it then removes the
@@ -109,6 +113,9 @@ func prune(rels []string, keep int, live, prev string, remove func(string) error
 type UploadStats struct {
 	Files     int   // files created or changed on the host
 	BytesSent int64 // bytes that crossed the wire (or were copied locally)
+	// From is the release the new one was copied from, with only the
+	// changed paths sent; "" when the whole tree was compared.
+	From string
 }
 
 var releaseName = regexp.MustCompile(`^v([1-9][0-9]{0,8})$`)

@@ -26,20 +26,20 @@ import (
 // live on loopback, their files under the test's temporary directory).
 var hostTransports = []struct {
 	name string
-	make func(t *testing.T, dirName string) (Host, string)
+	make func(t testing.TB, dirName string) (Host, string)
 }{
-	{"local", func(t *testing.T, dirName string) (Host, string) {
+	{"local", func(t testing.TB, dirName string) (Host, string) {
 		dir := filepath.Join(t.TempDir(), dirName)
 		return NewLocal(dir), dir
 	}},
-	{"ssh", func(t *testing.T, dirName string) (Host, string) {
+	{"ssh", func(t testing.TB, dirName string) (Host, string) {
 		r := sshrig.StartT(t, 1)
 		return sshHost(t, r, r.Hosts[0], dirName)
 	}},
 }
 
 // sshHost is an SSH host of rig r deploying under dirName in h's root.
-func sshHost(t *testing.T, r *sshrig.Rig, h *sshrig.Host, dirName string) (*SSH, string) {
+func sshHost(t testing.TB, r *sshrig.Rig, h *sshrig.Host, dirName string) (*SSH, string) {
 	t.Helper()
 	dir := filepath.Join(h.Root, dirName)
 	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())
@@ -101,7 +101,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 	})
 
 	t.Run("upload", func(t *testing.T) {
-		if _, err := h.Upload(ctx, src, "v1", ""); err != nil {
+		if _, err := h.Upload(ctx, src, "v1", "", nil); err != nil {
 			t.Fatal(err)
 		}
 		// A new tree as Export makes it: same.txt keeps its mtime,
@@ -115,7 +115,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 			t.Fatal(err)
 		}
 		os.Remove(filepath.Join(src, "gone.txt"))
-		st, err := h.Upload(ctx, src, "v2", "v1")
+		st, err := h.Upload(ctx, src, "v2", "v1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 		if _, err := os.Stat(filepath.Join(dir, "releases/v2/gone.txt")); !os.IsNotExist(err) {
 			t.Error("deleted file is still in the new release")
 		}
-		if _, err := h.Upload(ctx, src, "v2", "v1"); err == nil || !strings.Contains(err.Error(), "releases/v2 already exists") {
+		if _, err := h.Upload(ctx, src, "v2", "v1", nil); err == nil || !strings.Contains(err.Error(), "releases/v2 already exists") {
 			t.Errorf("second upload of v2 = %v, want it refused: releases/v2 already exists", err)
 		}
 		if info, err := h.Open(ctx); err != nil || !slices.Equal(info.Releases, []string{"v1", "v2"}) {
@@ -147,7 +147,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 	t.Run("upload resumes an interrupted one", func(t *testing.T) {
 		// What an upload of v3 cut short leaves behind.
 		writeTree(t, filepath.Join(dir, "releases", ".v3.partial"), map[string]string{"same.txt": "same", "stale": "x"})
-		if _, err := h.Upload(ctx, src, "v4", "v2"); err != nil {
+		if _, err := h.Upload(ctx, src, "v4", "v2", nil); err != nil {
 			t.Fatal(err)
 		}
 		entries, _ := os.ReadDir(filepath.Join(dir, "releases"))
@@ -220,7 +220,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 	})
 
 	t.Run("switch prunes beyond keep, never the previous release", func(t *testing.T) {
-		if _, err := h.Upload(ctx, src, "v5", "v4"); err != nil {
+		if _, err := h.Upload(ctx, src, "v5", "v4", nil); err != nil {
 			t.Fatal(err)
 		}
 		// Directories Slipway did not make are neither counted nor touched.
@@ -277,7 +277,7 @@ func testHostContract(t *testing.T, h Host, dir string) {
 			if _, err := h.Switch(ctx, rel, 2); err == nil || errors.Is(err, ErrNotOnHost) {
 				t.Errorf("Switch(%q) = %v, want bad release name", rel, err)
 			}
-			if _, err := h.Upload(ctx, src, rel, ""); err == nil {
+			if _, err := h.Upload(ctx, src, rel, "", nil); err == nil {
 				t.Errorf("Upload(%q) succeeded", rel)
 			}
 			if err := h.Remove(ctx, rel); err == nil {
@@ -340,7 +340,7 @@ func TestHostUploadToAPathItCannotCreate(t *testing.T) {
 			}
 			src := t.TempDir()
 			writeTree(t, src, map[string]string{"a": "a"})
-			_, err := h.Upload(context.Background(), src, "v1", "")
+			_, err := h.Upload(context.Background(), src, "v1", "", nil)
 			if err == nil || !strings.Contains(err.Error(), "releases") || !strings.Contains(err.Error(), "not-a-dir") {
 				t.Errorf("Upload under a file = %v, want an error naming releases and the path", err)
 			}

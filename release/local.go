@@ -88,9 +88,14 @@ func releaseFromTarget(target string) (string, error) {
 	return rel, nil
 }
 
-func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+func (l *Local) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
 	if _, ok := ParseRelease(rel); !ok {
 		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
+	}
+	if changed != nil {
+		if _, ok := ParseRelease(linkDest); !ok {
+			return UploadStats{}, fmt.Errorf("bad release name %q", linkDest)
+		}
 	}
 	if err := os.MkdirAll(l.releasesDir(), 0o755); err != nil {
 		return UploadStats{}, fmt.Errorf("create releases directory: %w", err)
@@ -100,14 +105,26 @@ func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadSt
 		return UploadStats{}, fmt.Errorf("%s already exists", final)
 	}
 	partial := filepath.Join(l.releasesDir(), "."+rel+".partial")
-	if err := adoptPartial(l.releasesDir(), partial); err != nil {
-		return UploadStats{}, err
-	}
-	args := rsyncArgs(linkDest)
-	args = append(args, strings.TrimSuffix(src, "/")+"/", partial+"/")
-	out, err := runRsync(ctx, l.Group, args)
-	if err != nil {
-		return UploadStats{}, err
+	var out []byte
+	from := ""
+	if changed != nil && l.linkCopy(ctx, linkDest, partial) {
+		args := append(proportionalArgs(), strings.TrimSuffix(src, "/")+"/", partial+"/")
+		o, err := runRsyncIn(ctx, l.Group, args, fileList(changed))
+		if err != nil {
+			return UploadStats{}, err
+		}
+		out, from = o, linkDest
+	} else {
+		if err := adoptPartial(l.releasesDir(), partial); err != nil {
+			return UploadStats{}, err
+		}
+		args := rsyncArgs(linkDest)
+		args = append(args, strings.TrimSuffix(src, "/")+"/", partial+"/")
+		o, err := runRsync(ctx, l.Group, args)
+		if err != nil {
+			return UploadStats{}, err
+		}
+		out = o
 	}
 	if err := os.Rename(partial, final); err != nil {
 		return UploadStats{}, fmt.Errorf("move upload into place: %w", err)
@@ -115,7 +132,34 @@ func (l *Local) Upload(ctx context.Context, src, rel, linkDest string) (UploadSt
 	if err := syncDir(l.releasesDir()); err != nil {
 		return UploadStats{}, err
 	}
-	return ParseRsyncStats(out), nil
+	st := ParseRsyncStats(out)
+	st.From = from
+	return st, nil
+}
+
+// linkCopy makes partial a hard-link copy of releases/base, the start of
+// a proportional upload, and reports whether it did. It does not when an
+// interrupted upload is there (which a full compare resumes) or base is
+// not; a copy it could not finish is removed.
+func (l *Local) linkCopy(ctx context.Context, base, partial string) bool {
+	entries, err := os.ReadDir(l.releasesDir())
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, ".v") && strings.HasSuffix(n, ".partial") {
+			return false
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(l.releasesDir(), base)); err != nil || !fi.IsDir() {
+		return false
+	}
+	cmd := exec.CommandContext(ctx, "cp", "-al", "--", filepath.Join(l.releasesDir(), base), partial)
+	if err := l.Group.run(cmd); err != nil {
+		os.RemoveAll(partial)
+		return false
+	}
+	return true
 }
 
 // adoptPartial renames the temporary directory an interrupted upload left
@@ -153,7 +197,15 @@ func rsyncArgs(linkDest string) []string {
 }
 
 func runRsync(ctx context.Context, g *ProcGroup, args []string) ([]byte, error) {
+	return runRsyncIn(ctx, g, args, "")
+}
+
+// runRsyncIn is runRsync with stdin as rsync's standard input.
+func runRsyncIn(ctx context.Context, g *ProcGroup, args []string, stdin string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "rsync", args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	cmd.WaitDelay = 5 * time.Second // its ssh child must not hold the pipes
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -221,10 +221,22 @@ func (s *SSH) Open(ctx context.Context) (HostInfo, error) {
 // upload into place. $1 is the deploy path, $2 the release. Nothing may
 // reach standard output but rsync's protocol; its own messages start with
 // "slipway: " so that rsyncCause picks them.
-const uploadWrapper = `r="$1/releases" rel="$2"
-shift 2
+//
+// With $3, the release to start from, the upload is proportional: the
+// partial directory is a hard-link copy of releases/$3 and rsync is sent
+// only the changed paths. The wrapper refuses it (see notProportional),
+// before rsync starts, when it finds an interrupted upload or no $3.
+const uploadWrapper = `r="$1/releases" rel="$2" base="$3"
+shift 3
 mkdir -p "$r" 2>/dev/null || { echo "slipway: cannot create $r" >&2; exit 1; }
 if [ -e "$r/$rel" ]; then echo "slipway: releases/$rel already exists" >&2; exit 3; fi
+if [ -n "$base" ]; then
+	for d in "$r"/.v*.partial; do
+		[ -e "$d" ] && { echo "slipway: ` + notProportional + `an interrupted upload is there" >&2; exit 5; }
+	done
+	[ -d "$r/$base" ] && [ ! -L "$r/$base" ] || { echo "slipway: ` + notProportional + `releases/$base is not there" >&2; exit 5; }
+	cp -al -- "$r/$base" "$r/.$rel.partial" || { rm -rf "$r/.$rel.partial"; echo "slipway: ` + notProportional + `cannot link releases/$base" >&2; exit 5; }
+fi
 for d in "$r"/.v*.partial; do
 	[ -d "$d" ] || continue
 	[ "$d" = "$r/.$rel.partial" ] || mv "$d" "$r/.$rel.partial" 2>/dev/null || { echo "slipway: cannot reuse the interrupted upload $d" >&2; exit 1; }
@@ -233,10 +245,25 @@ done
 rsync "$@" || exit $?
 mv "$r/.$rel.partial" "$r/$rel" || { echo "slipway: cannot move the upload into place" >&2; exit 1; }`
 
-func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string) (UploadStats, error) {
+func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
 	if _, ok := ParseRelease(rel); !ok {
 		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
 	}
+	if changed != nil {
+		if _, ok := ParseRelease(linkDest); !ok {
+			return UploadStats{}, fmt.Errorf("bad release name %q", linkDest)
+		}
+		st, err := s.upload(ctx, src, rel, linkDest, changed)
+		if err == nil || !strings.Contains(err.Error(), notProportional) {
+			return st, err
+		}
+	}
+	return s.upload(ctx, src, rel, linkDest, nil)
+}
+
+// upload is one rsync session: proportional from linkDest with changed
+// not nil, a full compare otherwise.
+func (s *SSH) upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
 	dest := s.host + ":" + s.path + "/releases/." + rel + ".partial/"
 	if s.user != "" {
 		dest = s.user + "@" + dest
@@ -245,15 +272,18 @@ func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string) (UploadStat
 	for _, a := range s.sshArgs() {
 		rsh += " " + shellQuote(a)
 	}
-	args := rsyncArgs(linkDest)
+	args, base := rsyncArgs(linkDest), ""
+	if changed != nil {
+		args, base = proportionalArgs(), linkDest
+	}
 	if s.opt.BWLimit > 0 {
 		args = append(args, "--bwlimit="+strconv.Itoa(s.opt.BWLimit))
 	}
 	// The remote shell reads --rsync-path as a command line, to which
 	// rsync appends its own (quoted) arguments.
-	wrapper := "sh -c " + shellQuote(uploadWrapper) + " sh " + shellQuote(s.path) + " " + shellQuote(rel)
+	wrapper := "sh -c " + shellQuote(uploadWrapper) + " sh " + shellQuote(s.path) + " " + shellQuote(rel) + " " + shellQuote(base)
 	args = append(args, "--rsync-path="+wrapper, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
-	out, err := runRsync(ctx, s.opt.Group, args)
+	out, err := runRsyncIn(ctx, s.opt.Group, args, fileList(changed))
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 255 {
@@ -261,7 +291,9 @@ func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string) (UploadStat
 		}
 		return UploadStats{}, err
 	}
-	return ParseRsyncStats(out), nil
+	st := ParseRsyncStats(out)
+	st.From = base
+	return st, nil
 }
 
 // switchScript points current at releases/$2 (or removes it for "") and

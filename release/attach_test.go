@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -117,4 +118,34 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A connection that drops before the end of the variables runs nothing:
+// the command must not start with half its environment.
+func TestAttachScriptNeedsTheWholeEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", attachScript, "sh", dir, "10", "echo ran", "slipway-end-0123")
+	cmd.Stdin = strings.NewReader("export V=half\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil || strings.Contains(string(out), "ran") {
+		t.Errorf("attachScript without its end line = %v, %q; want a failure and nothing run", err, out)
+	}
+	cmd = exec.Command("sh", "-c", attachScript, "sh", dir, "10", "echo ran", "slipway-end-0123")
+	cmd.Stdin = strings.NewReader("export V='whole'\nslipway-end-0123\n")
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ran" {
+		t.Errorf("attachScript with its end line = %v, %q; want it to run", err, out)
+	}
+}
+
+func TestRsyncHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"web-1.example.com": "web-1.example.com",
+		"10.0.0.7":          "10.0.0.7",
+		"2001:db8::1":       "[2001:db8::1]",
+		"[2001:db8::1]":     "[2001:db8::1]",
+	} {
+		if got := rsyncHost(in); got != want {
+			t.Errorf("rsyncHost(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -264,7 +264,7 @@ func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string, changed []s
 // upload is one rsync session: proportional from linkDest with changed
 // not nil, a full compare otherwise.
 func (s *SSH) upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
-	dest := s.host + ":" + s.path + "/releases/." + rel + ".partial/"
+	dest := rsyncHost(s.host) + ":" + s.path + "/releases/." + rel + ".partial/"
 	if s.user != "" {
 		dest = s.user + "@" + dest
 	}
@@ -426,11 +426,13 @@ func exportLines(env []string) string {
 // input is /dev/null unless given explicitly, hence fd 3.
 const attachScript = `cd "$1" || exit 1
 vars=
+ended=
 while IFS= read -r line; do
-	[ "$line" = "$4" ] && break
+	if [ "$line" = "$4" ]; then ended=1; break; fi
 	vars="$vars$line
 "
 done
+[ -n "$ended" ] || exit 1
 eval "$vars"
 exec 3<&0
 setsid timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null &
@@ -661,4 +663,14 @@ func parseProbe(out []byte) (Probe, error) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
+}
+
+// rsyncHost is host as the host part of an rsync destination: an IPv6
+// address goes in brackets, or rsync would read its first colon as the
+// end of the host.
+func rsyncHost(host string) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		return "[" + host + "]"
+	}
+	return host
 }

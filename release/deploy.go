@@ -209,6 +209,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, out io.Writer) (*Resul
 	defer done()
 	d.from = from
 	d.art, d.artKept = art, kept
+	if p != nil {
+		d.staged = p.Release
+	}
 	d.log = d.log.With().Str("commit", short(req.Commit)).Logger()
 	return d.run(ctx)
 }
@@ -274,6 +277,7 @@ type deploy struct {
 	healthResult map[string]string    // host → "ok" or "failed: ..."
 	seen         map[string]HostState // host → what it runs, learned after the switch
 	pruned       map[string]bool      // releases a switch removed from some host
+	staged       string               // a release waiting for approval in the environment, which pruning spares
 }
 
 func (d *deploy) phase(p Phase) {
@@ -874,7 +878,15 @@ func (d *deploy) reportSwitch(label Phase, h Host, res SwitchResult, err error) 
 }
 
 // keep is how many releases a switch leaves on a host.
-func (d *deploy) keep() int { return max(d.req.App.KeepReleases, 2) }
+func (d *deploy) keep() int {
+	if d.staged != "" {
+		// A rollback while a release waits for approval: pruning could
+		// take the staged release off the hosts before it is approved.
+		// The next deploy prunes.
+		return 0
+	}
+	return max(d.req.App.KeepReleases, 2)
+}
 
 // health runs the environment's health check on h.
 func (d *deploy) health(ctx context.Context, h Host) error {

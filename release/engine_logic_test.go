@@ -297,6 +297,7 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 		releases []string // on the host, oldest first; rel is the last
 		prev     string   // what the host ran before the deploy
 		failOn   string   // Remove of this release fails
+		staged   string   // a release waiting for approval in the environment
 		left     []string
 	}{
 		{name: "keeps the newest N", keep: 3, releases: []string{"v1", "v2", "v3", "v4", "v5", "v6"}, prev: "v5", left: []string{"v4", "v5", "v6"}},
@@ -304,6 +305,7 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 		{name: "keep below 2 counts as 2", keep: 0, releases: []string{"v1", "v2", "v3", "v4"}, prev: "v3", left: []string{"v3", "v4"}},
 		{name: "the release it replaced stays however old", keep: 2, releases: []string{"v1", "v2", "v3", "v4"}, prev: "v1", left: []string{"v1", "v4"}},
 		{name: "a release that cannot be removed is skipped", keep: 3, releases: []string{"v1", "v2", "v3", "v4", "v5"}, prev: "v4", failOn: "v1", left: []string{"v1", "v4", "v5"}},
+		{name: "nothing is removed while a release waits for approval", keep: 2, releases: []string{"v1", "v2", "v3", "v4"}, prev: "v3", staged: "v1", left: []string{"v1", "v2", "v3", "v4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,6 +321,7 @@ func TestPruneKeepsReleasesAndNeverTheLiveOne(t *testing.T) {
 			}
 			e := testEngine(t, h)
 			d, _ := testDeploy(t, e, testEnv(nil, h), rel, tt.keep, h)
+			d.staged = tt.staged
 			if err := d.switchHosts(context.Background(), PhaseSwitch, d.hosts); err != nil {
 				t.Fatal(err)
 			}

@@ -375,10 +375,12 @@ type scanner struct {
 	bytes    int64
 	names    int64 // bytes of the entries' paths
 	lookups  int64 // bytes of the paths resolve looked up
+	// maxLookups bounds lookups: maxLookupBytes, lower in tests.
+	maxLookups int64
 }
 
 func newScanner(limit int64) *scanner {
-	return &scanner{limit: limit, kinds: map[string]byte{}, symlinks: map[string]string{}, sizes: map[string]int64{}}
+	return &scanner{limit: limit, kinds: map[string]byte{}, symlinks: map[string]string{}, sizes: map[string]int64{}, maxLookups: maxLookupBytes}
 }
 
 func (s *scanner) entry(h *tar.Header, name string) error {
@@ -469,7 +471,7 @@ func (s *scanner) finish() error {
 		}
 		follows := 0
 		_, ok := s.resolve(dir, target, &follows)
-		if s.lookups > maxLookupBytes {
+		if s.lookups > s.maxLookups {
 			return &ArchiveError{Entry: name, Rule: "the archive's symlinks are too many and too deep to check"}
 		}
 		if !ok {
@@ -504,7 +506,7 @@ func (s *scanner) resolve(dir []string, target string, follows *int) (_ []string
 		}
 		stack = append(stack, c)
 		key := strings.Join(stack, "/")
-		if s.lookups += int64(len(key)); s.lookups > maxLookupBytes {
+		if s.lookups += int64(len(key)); s.lookups > s.maxLookups {
 			return nil, false
 		}
 		if t, isLink := s.symlinks[key]; isLink {

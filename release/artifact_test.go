@@ -390,15 +390,24 @@ func TestScanRefusesTooManyPathBytes(t *testing.T) {
 // prefix to resolve; past a bound the archive is refused.
 func TestReceiveArtifactRefusesSymlinksTooCostlyToCheck(t *testing.T) {
 	deep := strings.TrimSuffix(strings.Repeat("a/", maxPathLen/2), "/")
-	entries := []entry{dir(deep)}
+	s := newScanner(0)
+	s.maxLookups = 8 << 20                             // the bound's logic, at a cost a test can pay
 	perLink := int64(len(deep)) * int64(len(deep)) / 4 // about: the prefixes of deep
-	for i := range maxLookupBytes/perLink + 2 {
-		entries = append(entries, symlink(fmt.Sprintf("s%d", i), deep))
+	entries := []*tar.Header{{Name: deep + "/", Typeflag: tar.TypeDir}}
+	for i := range s.maxLookups/perLink + 2 {
+		entries = append(entries, &tar.Header{Name: fmt.Sprintf("s%d", i), Typeflag: tar.TypeSymlink, Linkname: deep})
 	}
-	e := &Engine{DataDir: t.TempDir()}
-	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
+	for _, h := range entries {
+		if err := s.entry(h, strings.TrimSuffix(h.Name, "/")); err != nil {
+			t.Fatalf("entry %s: %v", h.Name, err)
+		}
+	}
+	err := s.finish()
 	var ae *ArchiveError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "too many and too deep to check") {
-		t.Fatalf("ReceiveArtifact = %v; want a refusal for symlinks too costly to check", err)
+		t.Fatalf("finish = %v; want a refusal for symlinks too costly to check", err)
+	}
+	if s.lookups > s.maxLookups+int64(maxPathLen)*int64(maxPathLen) {
+		t.Errorf("looked up %d bytes of paths, bound %d: the check did not stop at the bound", s.lookups, s.maxLookups)
 	}
 }

@@ -69,22 +69,8 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		b := currentBrowser(ts)
 		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : "(no element matches)"; })()`, args[1])
-		var got string
-		giveUp := time.Now().Add(browserWaitTimeout)
-		for {
-			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-			cancel()
-			if err == nil {
-				got = v
-			}
-			if err == nil && strings.Contains(got, args[2]) {
-				return
-			}
-			if time.Now().After(giveUp) {
-				ts.Fatalf("browser wait: %s does not show %q after %v; it shows %q (last error: %v)", args[1], args[2], browserWaitTimeout, got, err)
-			}
-			time.Sleep(pollInterval)
+		if got, ok, err := b.poll(js, func(v string) bool { return strings.Contains(v, args[2]) }); !ok {
+			ts.Fatalf("browser wait: %s does not show %q after %v; it shows %q (last error: %v)", args[1], args[2], browserWaitTimeout, got, err)
 		}
 	case "lacks":
 		b := currentBrowser(ts)
@@ -107,22 +93,8 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		})()`, args[1])
 		// Polled like wait: the page reloads itself when a deploy ends,
 		// and between two loads the element is not there.
-		var got string
-		giveUp := time.Now().Add(browserWaitTimeout)
-		for {
-			ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-			cancel()
-			if err == nil {
-				got = v
-			}
-			if err == nil && hasRed(got) {
-				return
-			}
-			if time.Now().After(giveUp) {
-				ts.Fatalf("browser red: %s is %s after %v, neither of which is red (last error: %v)", args[1], got, browserWaitTimeout, err)
-			}
-			time.Sleep(pollInterval)
+		if got, ok, err := b.poll(js, hasRed); !ok {
+			ts.Fatalf("browser red: %s is %s after %v, neither of which is red (last error: %v)", args[1], got, browserWaitTimeout, err)
 		}
 	case "screenshot":
 		b := currentBrowser(ts)
@@ -147,6 +119,28 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Logf("screenshot of the dashboard: %s", path)
 	default:
 		ts.Fatalf("browser: unknown subcommand %q", args[0])
+	}
+}
+
+// poll evaluates js in the page until what it returns satisfies ok, for
+// at most browserWaitTimeout: it returns the last value js returned,
+// whether it satisfied ok, and the last error.
+func (b *browser) poll(js string, ok func(string) bool) (got string, done bool, err error) {
+	giveUp := time.Now().Add(browserWaitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		v, e := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		cancel()
+		if err = e; err == nil {
+			got = v
+			if ok(got) {
+				return got, true, nil
+			}
+		}
+		if time.Now().After(giveUp) {
+			return got, false, err
+		}
+		time.Sleep(pollInterval)
 	}
 }
 

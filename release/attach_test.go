@@ -121,7 +121,8 @@ func (l *lockedBuffer) String() string {
 }
 
 // A connection that drops before the end of the variables runs nothing:
-// the command must not start with half its environment.
+// the command must not start with half its environment. (TestAttach runs
+// it with the whole environment, on this machine and over ssh.)
 func TestAttachScriptNeedsTheWholeEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "-c", attachScript, "sh", dir, "10", "echo ran", "slipway-end-0123")
@@ -129,11 +130,6 @@ func TestAttachScriptNeedsTheWholeEnvironment(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || strings.Contains(string(out), "ran") {
 		t.Errorf("attachScript without its end line = %v, %q; want a failure and nothing run", err, out)
-	}
-	cmd = exec.Command("sh", "-c", attachScript, "sh", dir, "10", "echo ran", "slipway-end-0123")
-	cmd.Stdin = strings.NewReader("export V='whole'\nslipway-end-0123\n")
-	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ran" {
-		t.Errorf("attachScript with its end line = %v, %q; want it to run", err, out)
 	}
 }
 

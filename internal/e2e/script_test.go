@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/slipwayhq/slipway/internal/sshrig"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -262,12 +262,6 @@ func writeKeyPair(dir, name string) (ssh.PublicKey, error) {
 	return sshPub, nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a loopback TCP port for a server the script starts
+// (see sshrig.FreePort).
+func freePort() (int, error) { return sshrig.FreePort() }

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -302,12 +301,10 @@ func makePrivsepDir(dir string) error {
 // other host of the rig uses, and sets h.Port and h.HostKeyLine.
 func (r *Rig) pickPort(h *Host) error {
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := FreePort()
 		if err != nil {
 			return err
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		r.mu.Lock()
 		if !r.ports[port] {
 			delete(r.ports, h.Port)

@@ -756,7 +756,7 @@ func (d *deploy) rollbackSwitch(ctx context.Context) error {
 		err     error
 	}
 	// Every host at once: a rollback is how an incident ends.
-	results, _ := eachHost(ctx, d.hosts, len(d.hosts), func(ctx context.Context, h Host) (result, error) {
+	results, _ := each(ctx, d.hosts, len(d.hosts), func(ctx context.Context, h Host) (result, error) {
 		var r result
 		r.res, r.missing, r.err = d.switchOne(ctx, h)
 		return r, nil
@@ -933,7 +933,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	// Rolling back must not be cut short by the cause of the failure.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
-	back, _ := eachHost(rctx, d.switched, d.parallelism(), func(ctx context.Context, h Host) (bool, error) {
+	back, _ := each(rctx, d.switched, d.parallelism(), func(ctx context.Context, h Host) (bool, error) {
 		prev := d.prev[h.Name()]
 		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		_, err := h.Switch(sctx, prev, 0)
@@ -1082,35 +1082,38 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 // once; once one fails, hosts not started yet are skipped. It returns
 // the first error.
 func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
-	_, err := eachHost(ctx, hosts, d.parallelism(), func(ctx context.Context, h Host) (struct{}, error) {
+	_, err := each(ctx, hosts, d.parallelism(), func(ctx context.Context, h Host) (struct{}, error) {
 		return struct{}{}, fn(ctx, h)
 	})
 	return err
 }
 
 // parallelism is how many hosts a step works on at once.
-func (d *deploy) parallelism() int {
-	if d.req.Env.Parallelism < 1 {
+func (d *deploy) parallelism() int { return parallelism(d.req.Env) }
+
+// parallelism is how many hosts of env a step works on at once.
+func parallelism(env *config.Environment) int {
+	if env.Parallelism < 1 {
 		return 10
 	}
-	return d.req.Env.Parallelism
+	return env.Parallelism
 }
 
-// eachHost runs fn on hosts, at most limit at once, and returns what each
-// returned, in the order of hosts. Once one fails, hosts not started yet
-// are skipped (their result is the zero value); it returns the first
-// error.
-func eachHost[T any](ctx context.Context, hosts []Host, limit int, fn func(context.Context, Host) (T, error)) ([]T, error) {
-	results := make([]T, len(hosts))
+// each runs fn on items (hosts, or host names), at most limit at once,
+// and returns what each returned, in the order of items. Once one fails,
+// items not started yet are skipped (their result is the zero value); it
+// returns the first error.
+func each[E, T any](ctx context.Context, items []E, limit int, fn func(context.Context, E) (T, error)) ([]T, error) {
+	results := make([]T, len(items))
 	var g errgroup.Group
 	g.SetLimit(max(limit, 1))
 	var failed atomic.Bool
-	for i, h := range hosts {
+	for i, item := range items {
 		g.Go(func() error {
 			if failed.Load() {
 				return nil
 			}
-			r, err := fn(ctx, h)
+			r, err := fn(ctx, item)
 			if err != nil {
 				failed.Store(true)
 				return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
@@ -83,22 +82,11 @@ func (e *Engine) CheckLive(ctx context.Context, app *config.App, env *config.Env
 		}
 	}
 	forms := secretForms(secretValues)
-	out := make([]LiveHost, len(env.Hosts))
-	par := max(env.Parallelism, 1)
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	for i, name := range env.Hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			hctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
-			defer cancel()
-			out[i] = e.checkHost(hctx, app, env, name, user, commits, secretValues, forms)
-		}()
-	}
-	wg.Wait()
+	out, _ := each(ctx, env.Hosts, parallelism(env), func(ctx context.Context, name string) (LiveHost, error) {
+		hctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %s", timeout))
+		defer cancel()
+		return e.checkHost(hctx, app, env, name, user, commits, secretValues, forms), nil
+	})
 	return out
 }
 

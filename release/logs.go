@@ -117,25 +117,21 @@ func (e *Engine) Logs(ctx context.Context, req LogsRequest, out, errw io.Writer)
 		timeout = req.Env.Hooks.Timeout.Std()
 	}
 
-	var mu sync.Mutex
+	// Every host at once: a follow never ends by itself.
+	errs, _ := each(ctx, hosts, len(hosts), func(ctx context.Context, name string) (error, error) {
+		err := e.hostLogs(ctx, req, name, command, timeout, secretValues, forms, w)
+		if err != nil && ctx.Err() == nil { // else the user has gone: nobody to tell
+			ew.line(name, "! "+textclean.Line(lifecycle.Mask(err.Error(), forms), 300))
+			return err, nil
+		}
+		return nil, nil
+	})
 	failed := map[string]error{}
-	var wg sync.WaitGroup
-	for _, name := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := e.hostLogs(ctx, req, name, command, timeout, secretValues, forms, w); err != nil {
-				if ctx.Err() != nil {
-					return // the user has gone: nobody to tell
-				}
-				ew.line(name, "! "+textclean.Line(lifecycle.Mask(err.Error(), forms), 300))
-				mu.Lock()
-				failed[name] = err
-				mu.Unlock()
-			}
-		}()
+	for i, err := range errs {
+		if err != nil {
+			failed[hosts[i]] = err
+		}
 	}
-	wg.Wait()
 	if len(failed) > 0 {
 		return &LogsError{Hosts: failed}
 	}

@@ -49,7 +49,7 @@ func (d *deploy) saveState(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	seen, _ := eachHost(sctx, d.hosts, d.parallelism(), func(ctx context.Context, h Host) (HostState, error) {
+	seen, _ := each(sctx, d.hosts, d.parallelism(), func(ctx context.Context, h Host) (HostState, error) {
 		hs := HostState{Current: "unknown", Health: "not checked", Seen: time.Now().UTC()}
 		d.mu.Lock()
 		known, ok := d.seen[h.Name()]

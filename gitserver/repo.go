@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/shell"
 	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
@@ -103,16 +104,10 @@ func (s *Server) installHook(exe string) error {
 	if err := os.MkdirAll(s.hooksDir(), 0o755); err != nil {
 		return err
 	}
-	script := "#!/bin/sh\n# Written by slipway serve: relays pushes to the daemon.\nexec " + shellQuote(exe) + " hook proc-receive\n"
+	script := "#!/bin/sh\n# Written by slipway serve: relays pushes to the daemon.\nexec " + shell.Quote(exe) + " hook proc-receive\n"
 	tmp := filepath.Join(s.hooksDir(), ".proc-receive.tmp")
 	if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(s.hooksDir(), "proc-receive"))
-}
-
-// shellQuote quotes s for sh. Only operator-controlled values (the path of
-// the slipway binary) are ever quoted this way.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

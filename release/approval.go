@@ -14,6 +14,8 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/durable"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // Approval refusals callers match with errors.Is.
@@ -154,7 +156,7 @@ func (e *Engine) PendingRelease(app, env string) (*Pending, error) {
 	if found, err := readJSON(file, KindPending, &p); !found || err != nil {
 		return nil, err
 	}
-	if _, ok := ParseRelease(p.Release); !ok || p.App != app || p.Env != env || p.Commit == "" {
+	if _, ok := host.ParseRelease(p.Release); !ok || p.App != app || p.Env != env || p.Commit == "" {
 		return nil, newFileError(file, KindPending, fmt.Errorf("it does not describe a release of %s/%s", app, env))
 	}
 	return &p, nil
@@ -169,7 +171,7 @@ func (d *deploy) stage(ctx context.Context) (*Result, error) {
 		Expires: time.Now().UTC().Add(req.Env.ApprovalTimeout.Std())}
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(d.e.pendingFile(p.App, p.Env), data, 0o600)
+		err = durable.WriteFile(d.e.pendingFile(p.App, p.Env), data, 0o600)
 	}
 	if err != nil {
 		return nil, d.fail(ctx, &stepError{step: "stage", err: err})
@@ -261,7 +263,7 @@ func (e *Engine) Approve(ctx context.Context, req ApprovalRequest, out io.Writer
 		if err == nil {
 			d.hosts = append(d.hosts, h)
 			cctx, cancel := context.WithTimeout(ctx, switchTimeout)
-			var info HostInfo
+			var info host.Info
 			info, err = h.Open(cctx)
 			d.prev[name] = info.Current
 			cancel()
@@ -348,7 +350,7 @@ func (e *Engine) pendingFor(ctx context.Context, app *config.App, env *config.En
 // drop removes a pending release from the hosts and from disk. It changes
 // nothing if a host runs the release: the history may not know it is live.
 func (e *Engine) drop(ctx context.Context, env *config.Environment, p *Pending, why, user, key string) error {
-	var hosts []Host
+	var hosts []host.Host
 	defer func() {
 		for _, h := range hosts {
 			h.Close()

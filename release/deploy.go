@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/release/host"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rs/zerolog"
@@ -269,9 +270,9 @@ type deploy struct {
 	artKept  bool      // art is another release's kept archive (a promotion or the rollback target's)
 	secrets  map[string]string
 	j        *journal
-	hosts    []Host
+	hosts    []host.Host
 	prev     map[string]string // host → release current pointed to before
-	switched []Host            // hosts whose current now points to rel
+	switched []host.Host       // hosts whose current now points to rel
 
 	mu           sync.Mutex
 	healthResult map[string]string    // host → "ok" or "failed: ..."
@@ -312,7 +313,7 @@ func (d *deploy) run(ctx context.Context) (*Result, error) {
 		mu.Lock()
 		last, err := LastRelease(req.Repo)
 		if err == nil {
-			d.rel = ReleaseName(last + 1)
+			d.rel = host.ReleaseName(last + 1)
 			err = createTag(req.Repo, last+1, req.Commit, app, env, req.User, time.Now(), d.art)
 		}
 		mu.Unlock()
@@ -546,8 +547,8 @@ func (d *deploy) connectAll(ctx context.Context) error {
 
 // open learns, in one session per host and in parallel, what each of
 // hosts runs now and holds.
-func (d *deploy) open(ctx context.Context, hosts []Host) error {
-	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+func (d *deploy) open(ctx context.Context, hosts []host.Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h host.Host) error {
 		cctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		defer cancel()
 		info, err := h.Open(cctx)
@@ -579,7 +580,7 @@ func (d *deploy) presumePrev() {
 
 // ship exports the tree and uploads it to targets, which open has
 // reached. Nothing is live yet.
-func (d *deploy) ship(ctx context.Context, targets []Host) error {
+func (d *deploy) ship(ctx context.Context, targets []host.Host) error {
 	req := d.req
 	app, env := req.App.Name, req.Env.Name
 	d.e.cleanStaging(app, env)
@@ -681,13 +682,13 @@ func (d *deploy) ship(ctx context.Context, targets []Host) error {
 	}
 
 	d.phase(PhaseUpload)
-	err = d.forEachHost(ctx, targets, func(ctx context.Context, h Host) error {
+	err = d.forEachHost(ctx, targets, func(ctx context.Context, h host.Host) error {
 		t := time.Now()
 		uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
 		defer cancel()
 		us, err := h.Upload(uctx, staging, d.rel, d.prev[h.Name()], changes[d.prev[h.Name()]])
 		if err != nil {
-			if strings.Contains(err.Error(), "No space left on device") {
+			if errors.Is(err, host.ErrNoSpace) {
 				err = fmt.Errorf("the disk of %s is full: %w; free space there (slipway check shows it), then push again", h.Name(), err)
 			}
 			d.p.step("upload", h.Name(), "FAILED: %v", err)
@@ -714,7 +715,7 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 		return d.rollbackSwitch(ctx)
 	}
 	names := make([]string, len(d.hosts))
-	byName := make(map[string]Host, len(d.hosts))
+	byName := make(map[string]host.Host, len(d.hosts))
 	for i, h := range d.hosts {
 		names[i] = h.Name()
 		byName[h.Name()] = h
@@ -729,7 +730,7 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 			label = WavePhase(i+1, len(plan))
 		}
 		d.phase(label)
-		hosts := make([]Host, len(wave))
+		hosts := make([]host.Host, len(wave))
 		for j, n := range wave {
 			hosts[j] = byName[n]
 		}
@@ -751,17 +752,17 @@ func (d *deploy) switchWaves(ctx context.Context) error {
 func (d *deploy) rollbackSwitch(ctx context.Context) error {
 	d.phase(PhaseSwitch)
 	type result struct {
-		res     SwitchResult
+		res     host.SwitchResult
 		missing bool
 		err     error
 	}
 	// Every host at once: a rollback is how an incident ends.
-	results, _ := each(ctx, d.hosts, len(d.hosts), func(ctx context.Context, h Host) (result, error) {
+	results, _ := each(ctx, d.hosts, len(d.hosts), func(ctx context.Context, h host.Host) (result, error) {
 		var r result
 		r.res, r.missing, r.err = d.switchOne(ctx, h)
 		return r, nil
 	})
-	var missing, switched []Host
+	var missing, switched []host.Host
 	var first error
 	for i, h := range d.hosts {
 		r := results[i]
@@ -786,7 +787,7 @@ func (d *deploy) rollbackSwitch(ctx context.Context) error {
 	if len(missing) == 0 {
 		d.p.step("upload", "", "skipped: releases/%s is still on every host", d.rel)
 	}
-	err := d.forEachHost(ctx, switched, func(ctx context.Context, h Host) error {
+	err := d.forEachHost(ctx, switched, func(ctx context.Context, h host.Host) error {
 		if err := d.afterSwitch(ctx, h, d.rel); err != nil {
 			return err
 		}
@@ -810,11 +811,11 @@ func (d *deploy) rollbackSwitch(ctx context.Context) error {
 // switchHosts switches hosts to the release, parallelism at a time,
 // pruning beyond keep_releases in the same session, then runs
 // after_switch and the health check on each.
-func (d *deploy) switchHosts(ctx context.Context, label Phase, hosts []Host) error {
-	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+func (d *deploy) switchHosts(ctx context.Context, label Phase, hosts []host.Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h host.Host) error {
 		res, missing, err := d.switchOne(ctx, h)
 		if missing {
-			err = fmt.Errorf("releases/%s: %w", d.rel, ErrNotOnHost)
+			err = fmt.Errorf("releases/%s: %w", d.rel, host.ErrNotOnHost)
 		}
 		if err := d.reportSwitch(label, h, res, err); err != nil {
 			return &HostError{Host: h.Name(), Step: "switch", Err: err}
@@ -829,7 +830,7 @@ func (d *deploy) switchHosts(ctx context.Context, label Phase, hosts []Host) err
 // switchOne switches h to the release, pruning beyond keep_releases, and
 // records what the switch told. A host that lacks the release reports
 // missing (a rollback only) and is not counted as switched.
-func (d *deploy) switchOne(ctx context.Context, h Host) (res SwitchResult, missing bool, err error) {
+func (d *deploy) switchOne(ctx context.Context, h host.Host) (res host.SwitchResult, missing bool, err error) {
 	sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 	defer cancel()
 	// Counted as switched before the attempt: a switch that fails may
@@ -841,8 +842,8 @@ func (d *deploy) switchOne(ctx context.Context, h Host) (res SwitchResult, missi
 	res, err = h.Switch(sctx, d.rel, d.keep())
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if errors.Is(err, ErrNotOnHost) && d.req.Rollback != "" {
-		d.switched = slices.DeleteFunc(d.switched, func(s Host) bool { return s == h })
+	if errors.Is(err, host.ErrNotOnHost) && d.req.Rollback != "" {
+		d.switched = slices.DeleteFunc(d.switched, func(s host.Host) bool { return s == h })
 		return res, true, nil
 	}
 	if err != nil {
@@ -864,7 +865,7 @@ func (d *deploy) switchOne(ctx context.Context, h Host) (res SwitchResult, missi
 }
 
 // reportSwitch prints the lines of h's switch and returns its error.
-func (d *deploy) reportSwitch(label Phase, h Host, res SwitchResult, err error) error {
+func (d *deploy) reportSwitch(label Phase, h host.Host, res host.SwitchResult, err error) error {
 	if err != nil {
 		d.p.step(string(label), h.Name(), "FAILED to switch: %v", err)
 		return err
@@ -889,7 +890,7 @@ func (d *deploy) keep() int {
 }
 
 // health runs the environment's health check on h.
-func (d *deploy) health(ctx context.Context, h Host) error {
+func (d *deploy) health(ctx context.Context, h host.Host) error {
 	hc := d.req.Env.Health
 	if hc == nil || (hc.Command == "" && hc.URL == "") {
 		return nil
@@ -933,7 +934,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	// Rolling back must not be cut short by the cause of the failure.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
-	back, _ := each(rctx, d.switched, d.parallelism(), func(ctx context.Context, h Host) (bool, error) {
+	back, _ := each(rctx, d.switched, d.parallelism(), func(ctx context.Context, h host.Host) (bool, error) {
 		prev := d.prev[h.Name()]
 		sctx, cancel := context.WithTimeout(ctx, switchTimeout)
 		_, err := h.Switch(sctx, prev, 0)
@@ -976,7 +977,7 @@ func (d *deploy) fail(ctx context.Context, cause error) error {
 	if d.req.Rollback == "" { // a rollback's target is a real release; it stays
 		// Remove refuses the live release itself, so a host whose switch
 		// back failed keeps it.
-		d.forEachHost(rctx, d.hosts, func(ctx context.Context, h Host) error {
+		d.forEachHost(rctx, d.hosts, func(ctx context.Context, h host.Host) error {
 			cctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 			defer cancel()
 			if err := h.Remove(cctx, d.rel); err != nil {
@@ -1081,8 +1082,8 @@ func (d *deploy) eventFor(ctx context.Context, commit, rel, outcome, detail stri
 // forEachHost runs fn on hosts in parallel, at most Env.Parallelism at
 // once; once one fails, hosts not started yet are skipped. It returns
 // the first error.
-func (d *deploy) forEachHost(ctx context.Context, hosts []Host, fn func(context.Context, Host) error) error {
-	_, err := each(ctx, hosts, d.parallelism(), func(ctx context.Context, h Host) (struct{}, error) {
+func (d *deploy) forEachHost(ctx context.Context, hosts []host.Host, fn func(context.Context, host.Host) error) error {
+	_, err := each(ctx, hosts, d.parallelism(), func(ctx context.Context, h host.Host) (struct{}, error) {
 		return struct{}{}, fn(ctx, h)
 	})
 	return err
@@ -1143,8 +1144,8 @@ func majority(prev map[string]string) string {
 			continue
 		}
 		count[r]++
-		n, _ := ParseRelease(r)
-		b, _ := ParseRelease(best)
+		n, _ := host.ParseRelease(r)
+		b, _ := host.ParseRelease(best)
 		if count[r] > bestN || (count[r] == bestN && n > b) {
 			best, bestN = r, count[r]
 		}

@@ -20,7 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayhq/slipway/internal/durable"
 	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // An export costs what changed, not what the tree holds. Slipway keeps the
@@ -168,7 +170,7 @@ func (s exportStore) export(ctx context.Context, repo, commit, subdir, rel, pref
 	if err != nil {
 		return "", nil, st, err
 	}
-	if err := writeFileAtomic(final+".json", data, 0o644); err != nil {
+	if err := durable.WriteFile(final+".json", data, 0o644); err != nil {
 		return "", nil, st, fmt.Errorf("keep export: %w", err)
 	}
 	entries, _ := os.ReadDir(s.dir)
@@ -188,10 +190,10 @@ func (s exportStore) clean() map[string]bool {
 	dirs, manifests := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if _, ok := ParseRelease(name); ok && e.IsDir() {
+		if _, ok := host.ParseRelease(name); ok && e.IsDir() {
 			dirs[name] = true
 		} else if r, ok := strings.CutSuffix(name, ".json"); ok && e.Type().IsRegular() {
-			if _, ok := ParseRelease(r); ok {
+			if _, ok := host.ParseRelease(r); ok {
 				manifests[r] = true
 				continue
 			}
@@ -225,7 +227,7 @@ func (s exportStore) pick(kept map[string]bool, prefer string) (string, *keptExp
 	} else {
 		best := 0
 		for name := range kept {
-			if n, _ := ParseRelease(name); n > best {
+			if n, _ := host.ParseRelease(name); n > best {
 				best, from = n, name
 			}
 		}

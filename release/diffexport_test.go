@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/host/hosttest"
 )
 
 // incremental marks a step of exportSteps that must be exported from the
@@ -74,7 +77,7 @@ func TestIncrementalExportsMatchGitArchive(t *testing.T) {
 	prevRel := ""
 	for i, tc := range steps {
 		commit := step(tc.script)
-		rel := ReleaseName(i + 1)
+		rel := host.ReleaseName(i + 1)
 		dir, m, st, err := s.export(context.Background(), bare, commit, tc.subdir, rel, prevRel, prev, int64(1_800_000_000+i), 0)
 		if err != nil {
 			t.Fatalf("%s: export: %v", tc.name, err)
@@ -210,7 +213,7 @@ func compareWithArchive(t *testing.T, name, dir, bare, commit, subdir string) {
 	if subdir != "" {
 		ref = filepath.Join(ref, subdir)
 	}
-	got, want := treeListing(t, dir), treeListing(t, ref)
+	got, want := hosttest.Tree(t, dir), hosttest.Tree(t, ref)
 	for p, w := range want {
 		if got[p] != w {
 			t.Errorf("%s: %s is %s, git archive has %s", name, p, orMissing(got[p]), w)

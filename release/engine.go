@@ -16,7 +16,10 @@ import (
 
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/durable"
 	"github.com/slipwayhq/slipway/notify"
+	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/transport/local"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -27,15 +30,17 @@ type Engine struct {
 	// DataDir/manifests).
 	DataDir string
 	Log     zerolog.Logger
-	// Connect returns the host name for env. Nil means only "local" hosts
-	// can be deployed to.
-	Connect func(ctx context.Context, env *config.Environment, name string) (Host, error)
+	// Connect returns the host name for env, reached by the transport its
+	// configuration chooses (transport.Connector). Nil reaches only the
+	// host "local", on this machine.
+	Connect func(ctx context.Context, env *config.Environment, name string) (host.Host, error)
 	// Audit receives one record per deploy event; nil keeps none.
 	Audit *audit.Log
 	// Secrets holds the secret values hooks get; nil means none.
 	Secrets *secrets.Store
-	// Group is the process group the rsync of local uploads joins (see
-	// ProcGroup); nil for none. Connect's hosts get theirs from it.
+	// Group is the process group that every ssh and rsync of a deploy
+	// joins (see ProcGroup); nil for none. It must be the one Connect's
+	// transports were given.
 	Group *ProcGroup
 	// Notify sends deploy events to the configured webhooks; nil sends none.
 	Notify *notify.Dispatcher
@@ -268,12 +273,12 @@ func (e *Engine) appMutex(app string) *sync.Mutex {
 	return m
 }
 
-func (e *Engine) connect(ctx context.Context, env *config.Environment, name string) (Host, error) {
-	if name == "local" {
-		return &Local{Path: env.Path, Group: e.Group}, nil
-	}
+func (e *Engine) connect(ctx context.Context, env *config.Environment, name string) (host.Host, error) {
 	if e.Connect == nil {
-		return nil, fmt.Errorf("host %s: only the host \"local\" is supported", name)
+		if name != config.LocalHost {
+			return nil, fmt.Errorf("host %s: only the host \"local\" is supported", name)
+		}
+		return local.New(env.Path, e.Group), nil
 	}
 	return e.Connect(ctx, env, name)
 }
@@ -307,7 +312,7 @@ func (e *Engine) nextStamp(app string) (int64, error) {
 		last, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
 	}
 	stamp := max(time.Now().Unix(), last+1)
-	if err := writeFileAtomic(file, []byte(strconv.FormatInt(stamp, 10)+"\n"), 0o644); err != nil {
+	if err := durable.WriteFile(file, []byte(strconv.FormatInt(stamp, 10)+"\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("record mtime stamp: %w", err)
 	}
 	return stamp, nil

@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/durable"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // healthCommand is the health check the fake hosts run; failHealth makes it
@@ -26,14 +28,14 @@ const healthCommand = "check-health"
 // directory and whose hosts are the given fakes.
 func testEngine(t *testing.T, hosts ...*memHost) *Engine {
 	t.Helper()
-	byName := map[string]Host{}
+	byName := map[string]host.Host{}
 	for _, h := range hosts {
 		byName[h.Name()] = h
 	}
 	e := &Engine{
 		DataDir: t.TempDir(),
 		Log:     zerolog.Nop(),
-		Connect: func(_ context.Context, _ *config.Environment, name string) (Host, error) {
+		Connect: func(_ context.Context, _ *config.Environment, name string) (host.Host, error) {
 			h, ok := byName[name]
 			if !ok {
 				return nil, errors.New("no route to host " + name)
@@ -164,11 +166,11 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors is rolled back",
 			breaks: func(hs []*memHost) {
 				h := hs[1]
-				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 					if res, err := h.doSwitch(ctx, rel, keep); err != nil || rel != "v3" {
 						return res, err
 					}
-					return SwitchResult{}, errFake // the rename happened, its answer was lost
+					return host.SwitchResult{}, errFake // the rename happened, its answer was lost
 				}
 			},
 			switches: map[string][]string{
@@ -182,9 +184,9 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			name: "a switch that errors before the rename is switched back harmlessly",
 			breaks: func(hs []*memHost) {
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 					if rel == "v3" {
-						return SwitchResult{}, errFake
+						return host.SwitchResult{}, errFake
 					}
 					return h.doSwitch(ctx, rel, keep)
 				}
@@ -200,12 +202,12 @@ func TestWaveFailureRollsBackExactlyTheSwitchedHosts(t *testing.T) {
 			breaks: func(hs []*memHost) {
 				failHealth(hs[1])
 				h := hs[0]
-				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+				h.SwitchFunc = func(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 					if rel == "v2" {
 						h.mu.Lock()
 						h.switches = append(h.switches, rel)
 						h.mu.Unlock()
-						return SwitchResult{}, errFake
+						return host.SwitchResult{}, errFake
 					}
 					return h.doSwitch(ctx, rel, keep)
 				}
@@ -418,9 +420,9 @@ func TestSettleFinishesAnUnfinishedRollback(t *testing.T) {
 
 func TestSettleWithoutJournalTouchesNoHost(t *testing.T) {
 	h := newMemHost("web-1", "v2", "v1", "v2")
-	h.OpenFunc = func(context.Context) (HostInfo, error) {
+	h.OpenFunc = func(context.Context) (host.Info, error) {
 		t.Error("settle asked a host what it runs although no deploy was unfinished")
-		return HostInfo{}, errFake
+		return host.Info{}, errFake
 	}
 	e := testEngine(t, h)
 	if err := e.settle(context.Background(), testEnv(nil, h)); err != nil {
@@ -435,9 +437,9 @@ func TestFailThenSettle(t *testing.T) {
 	failHealth(hosts[1])
 	web1 := hosts[0]
 	down := true
-	web1.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+	web1.SwitchFunc = func(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 		if rel == "v2" && down {
-			return SwitchResult{}, errFake
+			return host.SwitchResult{}, errFake
 		}
 		return web1.doSwitch(ctx, rel, keep)
 	}
@@ -477,7 +479,7 @@ func TestWatchChecksAtLeastOnce(t *testing.T) {
 	env := testEnv(nil, h)
 	env.Health.Watch = config.Duration(time.Nanosecond)
 	d, out := testDeploy(t, e, env, "v3", 5, h)
-	d.switched = []Host{h}
+	d.switched = []host.Host{h}
 	err := d.watch(context.Background())
 	var he *HostError
 	if !errors.As(err, &he) || he.Step != "watch" || he.Host != "web-1" {
@@ -494,12 +496,12 @@ func TestRollbackSwitchesEveryHostAtOnce(t *testing.T) {
 	all := make(chan struct{})
 	go func() { started.Wait(); close(all) }()
 	for _, h := range hosts {
-		h.SwitchFunc = func(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+		h.SwitchFunc = func(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 			started.Done()
 			select {
 			case <-all:
 			case <-time.After(time.Minute): // only a broken run waits this long
-				return SwitchResult{}, errors.New("the other hosts' switches did not start alongside")
+				return host.SwitchResult{}, errors.New("the other hosts' switches did not start alongside")
 			}
 			return h.doSwitch(ctx, rel, keep)
 		}
@@ -537,7 +539,7 @@ func TestPruneRemovesArtifactsNoHostKeeps(t *testing.T) {
 	}
 	e := testEngine(t, h1, h2)
 	for _, rel := range []string{"v1", "v2", "v3", "v5"} {
-		if err := writeFileAtomic(e.artifactFile("shop", rel), []byte("tar"), 0o600); err != nil {
+		if err := durable.WriteFile(e.artifactFile("shop", rel), []byte("tar"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // maxSubjectRunes bounds a commit subject kept in a release's history.
@@ -67,7 +68,7 @@ func ParseEvent(line string) (Event, bool) {
 	if len(f) != 6 || f[4] != "by" {
 		return Event{}, false
 	}
-	if _, ok := ParseRelease(f[0]); !ok {
+	if _, ok := host.ParseRelease(f[0]); !ok {
 		return Event{}, false
 	}
 	t, err := time.Parse(time.RFC3339, f[3])
@@ -123,7 +124,7 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 	}
 	var rels []*Release
 	err = iter.ForEach(func(ref *plumbing.Reference) error {
-		n, ok := ParseRelease(ref.Name().Short())
+		n, ok := host.ParseRelease(ref.Name().Short())
 		if !ok {
 			return nil
 		}
@@ -166,8 +167,8 @@ func History(ctx context.Context, repo string) ([]*Release, error) {
 		if !all[i].Time.Equal(all[j].Time) {
 			return all[i].Time.Before(all[j].Time)
 		}
-		a, _ := ParseRelease(all[i].Release)
-		b, _ := ParseRelease(all[j].Release)
+		a, _ := host.ParseRelease(all[i].Release)
+		b, _ := host.ParseRelease(all[j].Release)
 		return a < b
 	})
 	live := map[string]string{} // env → release live last

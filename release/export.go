@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/slipwayhq/slipway/internal/textclean"
 	"hash"
 	"io"
 	"io/fs"
@@ -22,6 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/durable"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // Manifest describes an exported tree: every file and symlink with the blob
@@ -215,7 +217,7 @@ func (x *extractor) archive(ctx context.Context, repo, commit string, paths []st
 		return extractErr
 	}
 	if waitErr != nil {
-		return fmt.Errorf("git archive: %w: %s", waitErr, lastLine(stderr.String()))
+		return fmt.Errorf("git archive: %w: %s", waitErr, textclean.LastLine(stderr.String()))
 	}
 	return nil
 }
@@ -444,7 +446,7 @@ func exportIgnored(ctx context.Context, repo, commit, subdir string, blobs map[s
 	readTree := exec.CommandContext(ctx, "git", "-C", repo, "read-tree", commit)
 	readTree.Env = env
 	if out, err := readTree.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("read attributes of %s: read-tree: %w: %s", short(commit), err, lastLine(string(out)))
+		return nil, fmt.Errorf("read attributes of %s: read-tree: %w: %s", short(commit), err, textclean.LastLine(string(out)))
 	}
 	var in bytes.Buffer
 	dirs := map[string]bool{}
@@ -481,7 +483,7 @@ func WriteManifest(file string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(file, data, 0o644)
+	return durable.WriteFile(file, data, 0o644)
 }
 
 // ReadManifest loads a manifest written by WriteManifest; a missing file is
@@ -498,7 +500,7 @@ func ReadManifest(file string) (*Manifest, error) {
 func gitErr(err error) error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return fmt.Errorf("%w: %s", err, lastLine(string(ee.Stderr)))
+		return fmt.Errorf("%w: %s", err, textclean.LastLine(string(ee.Stderr)))
 	}
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // BenchmarkExport exports a one-file change of a large tree (the Go
@@ -29,7 +31,7 @@ func BenchmarkExport(b *testing.B) {
 
 	b.Run("full", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			dest := filepath.Join(dir, "full", ReleaseName(i+2))
+			dest := filepath.Join(dir, "full", host.ReleaseName(i+2))
 			if _, _, err := ExportDir(ctx, bare, c2, "", dest, m1, 1_800_000_001, 0); err != nil {
 				b.Fatal(err)
 			}
@@ -47,7 +49,7 @@ func BenchmarkExport(b *testing.B) {
 			if i%2 == 1 {
 				commit = c1
 			}
-			rel := ReleaseName(i + 2)
+			rel := host.ReleaseName(i + 2)
 			_, m, st, err := s.export(ctx, bare, commit, "", rel, prevRel, prev, int64(1_800_000_001+i), 0)
 			if err != nil {
 				b.Fatal(err)

@@ -3,7 +3,6 @@ package release
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/host/hosttest"
+	"github.com/slipwayhq/slipway/release/transport/local"
 )
 
 // gitRepo makes a bare repository with commits built from a work tree and
@@ -219,44 +222,6 @@ func gitArchive(t *testing.T, bare, commit string) string {
 	return ref
 }
 
-// treeListing describes every path under dir: type, permission bits, and
-// the content or the link target.
-func treeListing(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "symlink -> " + target
-		case fi.IsDir():
-			out[rel] = "dir"
-		default:
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %v %q", fi.Mode().Perm(), data)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestReleasesMatchGitArchive exports consecutive releases against the
 // previous manifest, whole or from the previous release's kept export,
 // uploads each with rsync --link-dest next to the one
@@ -302,14 +267,15 @@ printf '*.txt text eol=crlf\n' > .gitattributes; chmod +x bin/run`},
 }
 
 func releasesMatchGitArchive(t *testing.T, bare string, commits []string, steps []struct{ name, script string }, incremental bool) {
-	host := &Local{Path: t.TempDir()}
+	hostDir := t.TempDir()
+	lh := local.New(hostDir, nil)
 	staging := t.TempDir()
 	store := exportStore{dir: filepath.Join(t.TempDir(), "exports")}
 	var prev *Manifest
 	prevRel := ""
 	for i, s := range steps {
 		commit := commits[i]
-		rel := ReleaseName(i + 1)
+		rel := host.ReleaseName(i + 1)
 		dest := filepath.Join(staging, rel)
 		var m *Manifest
 		var err error
@@ -321,11 +287,11 @@ func releasesMatchGitArchive(t *testing.T, bare string, commits []string, steps 
 		if err != nil {
 			t.Fatalf("%s: export: %v", s.name, err)
 		}
-		if _, err := host.Upload(context.Background(), dest, rel, prevRel, nil); err != nil {
+		if _, err := lh.Upload(context.Background(), dest, rel, prevRel, nil); err != nil {
 			t.Fatalf("%s: upload: %v", s.name, err)
 		}
-		got := treeListing(t, filepath.Join(host.Path, "releases", rel))
-		want := treeListing(t, gitArchive(t, bare, commit))
+		got := hosttest.Tree(t, filepath.Join(hostDir, "releases", rel))
+		want := hosttest.Tree(t, gitArchive(t, bare, commit))
 		for p, w := range want {
 			if got[p] != w {
 				t.Errorf("%s: %s/%s is %s, git archive has %s", s.name, rel, p, orMissing(got[p]), w)

@@ -7,16 +7,18 @@ import (
 	"io"
 	"slices"
 	"sync"
+
+	"github.com/slipwayhq/slipway/release/host"
 )
 
-// FakeHost is a Host whose methods call the function fields, for tests of
+// FakeHost is a host.Host whose methods call the function fields, for tests of
 // the engine's own logic (waves, switch-back, prune, settle) without
 // processes or network. A nil field does nothing and returns zero values.
 type FakeHost struct {
 	HostName        string
-	OpenFunc        func(ctx context.Context) (HostInfo, error)
-	UploadFunc      func(ctx context.Context, src, rel, linkDest string) (UploadStats, error)
-	SwitchFunc      func(ctx context.Context, rel string, keep int) (SwitchResult, error)
+	OpenFunc        func(ctx context.Context) (host.Info, error)
+	UploadFunc      func(ctx context.Context, src, rel, linkDest string) (host.UploadStats, error)
+	SwitchFunc      func(ctx context.Context, rel string, keep int) (host.SwitchResult, error)
 	RunFunc         func(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	AttachFunc      func(ctx context.Context, rel, command string, env []string, out io.Writer) error
 	WriteSharedFunc func(ctx context.Context, name string, data []byte) error
@@ -24,27 +26,32 @@ type FakeHost struct {
 	CloseFunc       func() error
 }
 
-var _ Host = (*FakeHost)(nil)
+var _ host.Host = (*FakeHost)(nil)
 
-func (f *FakeHost) Name() string { return f.HostName }
+func (f *FakeHost) Name() string    { return f.HostName }
+func (f *FakeHost) Address() string { return "127.0.0.1" }
 
-func (f *FakeHost) Open(ctx context.Context) (HostInfo, error) {
+func (f *FakeHost) Probe(context.Context) (host.Probe, error) {
+	return host.Probe{}, errors.New("a fake host has nothing to probe")
+}
+
+func (f *FakeHost) Open(ctx context.Context) (host.Info, error) {
 	if f.OpenFunc == nil {
-		return HostInfo{}, nil
+		return host.Info{}, nil
 	}
 	return f.OpenFunc(ctx)
 }
 
-func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
+func (f *FakeHost) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (host.UploadStats, error) {
 	if f.UploadFunc == nil {
-		return UploadStats{}, nil
+		return host.UploadStats{}, nil
 	}
 	return f.UploadFunc(ctx, src, rel, linkDest)
 }
 
-func (f *FakeHost) Switch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+func (f *FakeHost) Switch(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 	if f.SwitchFunc == nil {
-		return SwitchResult{}, nil
+		return host.SwitchResult{}, nil
 	}
 	return f.SwitchFunc(ctx, rel, keep)
 }
@@ -116,35 +123,35 @@ func newMemHost(name, current string, releases ...string) *memHost {
 	return h
 }
 
-func (h *memHost) open(context.Context) (HostInfo, error) {
+func (h *memHost) open(context.Context) (host.Info, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return HostInfo{Current: h.current, Releases: slices.Clone(h.releases)}, nil
+	return host.Info{Current: h.current, Releases: slices.Clone(h.releases)}, nil
 }
 
-func (h *memHost) upload(_ context.Context, _, rel, _ string) (UploadStats, error) {
+func (h *memHost) upload(_ context.Context, _, rel, _ string) (host.UploadStats, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !slices.Contains(h.releases, rel) {
 		h.releases = append(h.releases, rel)
 	}
-	return UploadStats{Files: 1}, nil
+	return host.UploadStats{Files: 1}, nil
 }
 
 // doSwitch prunes through h.Remove, so that a test can make a removal
 // fail; like the real hosts, it skips a release it cannot remove.
-func (h *memHost) doSwitch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
+func (h *memHost) doSwitch(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 	h.mu.Lock()
 	h.switches = append(h.switches, rel)
 	if rel != "" && !slices.Contains(h.releases, rel) {
 		h.mu.Unlock()
-		return SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, ErrNotOnHost)
+		return host.SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, host.ErrNotOnHost)
 	}
-	res := SwitchResult{Previous: h.current}
+	res := host.SwitchResult{Previous: h.current}
 	h.current = rel
 	rels := slices.Clone(h.releases)
 	h.mu.Unlock()
-	res.Removed = prune(rels, keep, rel, res.Previous, func(r string) error { return h.Remove(ctx, r) })
+	res.Removed = host.Prune(rels, keep, rel, res.Previous, func(r string) error { return h.Remove(ctx, r) })
 	h.mu.Lock()
 	res.Releases = slices.Clone(h.releases)
 	h.mu.Unlock()

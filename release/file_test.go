@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/durable"
 )
 
 // A damaged file in the data directory is an error that names the file,
@@ -102,7 +103,7 @@ path = "`+filepath.Join(dir, "srv")+`"
 	}
 	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
 	file := e.journalFile("shop", "production")
-	if err := writeFileAtomic(file, []byte(`{"app":"shop","env":"produc`), 0o600); err != nil {
+	if err := durable.WriteFile(file, []byte(`{"app":"shop","env":"produc`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	err = e.Recover(context.Background(), cfg)
@@ -123,7 +124,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "new", "deeper", "x.json")
 	for _, content := range []string{"first", "second"} {
-		if err := writeFileAtomic(file, []byte(content), 0o600); err != nil {
+		if err := durable.WriteFile(file, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		data, err := os.ReadFile(file)
@@ -139,7 +140,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("left in the directory: %v", entries)
 	}
-	if err := writeFileAtomic(filepath.Join(file, "under-a-file"), nil, 0o600); err == nil {
+	if err := durable.WriteFile(filepath.Join(file, "under-a-file"), nil, 0o600); err == nil {
 		t.Error("writing under a regular file succeeded")
 	}
 }

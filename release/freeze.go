@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/audit"
+	"github.com/slipwayhq/slipway/internal/durable"
 )
 
 // Freeze refusals callers match with errors.Is.
@@ -87,7 +88,7 @@ func (e *Engine) Lock(app, env, user, key, reason string) (*Freeze, error) {
 	if err := os.MkdirAll(filepath.Dir(e.freezeFile(app, env)), 0o700); err != nil {
 		return nil, fmt.Errorf("lock %s/%s: %w", app, env, err)
 	}
-	if err := writeFileAtomic(e.freezeFile(app, env), append(data, '\n'), 0o600); err != nil {
+	if err := durable.WriteFile(e.freezeFile(app, env), append(data, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("lock %s/%s: %w", app, env, err)
 	}
 	e.auditAppend(audit.Record{Event: audit.EventLocked, User: user, Key: key, App: app, Env: env, Detail: reason})

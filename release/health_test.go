@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/lifecycle"
+	"github.com/slipwayhq/slipway/release/transport/local"
 )
 
 // urlCheck runs one attempt of a URL health check as a deploy does.
@@ -20,7 +21,7 @@ func urlCheck(t *testing.T, hc config.Health, secrets ...string) lifecycle.Resul
 	}
 	d := &deploy{req: Request{Env: &config.Environment{Name: "production", Health: &hc}}, p: newPrinter(nil)}
 	d.p.secrets = secrets
-	return lifecycle.Check(context.Background(), lifecycle.Policy{Attempts: 1}, d.checkRunner(NewLocal(t.TempDir())), nil)
+	return lifecycle.Check(context.Background(), lifecycle.Policy{Attempts: 1}, d.checkRunner(local.New(t.TempDir(), nil)), nil)
 }
 
 func TestURLHealthCheckDoesNotFollowRedirects(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/slipwayhq/slipway/internal/textclean"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // NotesRef holds each release's outcome, attached to the released commit.
@@ -43,7 +45,7 @@ func LastRelease(repo string) (int, error) {
 	}
 	last := 0
 	err = iter.ForEach(func(ref *plumbing.Reference) error {
-		if n, ok := ParseRelease(ref.Name().Short()); ok && n > last {
+		if n, ok := host.ParseRelease(ref.Name().Short()); ok && n > last {
 			last = n
 		}
 		return nil
@@ -65,26 +67,26 @@ func createTag(repo string, n int, commit, app, env, user string, when time.Time
 		return fmt.Errorf("open repository: %w", err)
 	}
 	msg := fmt.Sprintf("Release %s of %s to %s\n\nApp: %s\nEnvironment: %s\nPushed-by: %s\nDate: %s\n",
-		ReleaseName(n), app, env, app, env, user, when.UTC().Format(time.RFC3339))
+		host.ReleaseName(n), app, env, app, env, user, when.UTC().Format(time.RFC3339))
 	if a != nil {
 		msg = strings.Replace(msg, "\n\n", " (artifact)\n\n", 1) + a.tagLine() + "\n"
 	}
-	_, err = r.CreateTag(ReleaseName(n), plumbing.NewHash(commit), &git.CreateTagOptions{
+	_, err = r.CreateTag(host.ReleaseName(n), plumbing.NewHash(commit), &git.CreateTagOptions{
 		Tagger:  &object.Signature{Name: user, Email: user + "@slipway", When: when},
 		Message: msg,
 	})
 	if errors.Is(err, git.ErrTagExists) {
-		return fmt.Errorf("tag %s already exists", ReleaseName(n))
+		return fmt.Errorf("tag %s already exists", host.ReleaseName(n))
 	}
 	if err != nil {
-		return fmt.Errorf("create tag %s: %w", ReleaseName(n), err)
+		return fmt.Errorf("create tag %s: %w", host.ReleaseName(n), err)
 	}
 	return nil
 }
 
 // ReadTag returns what the tag of a release says.
 func ReadTag(repo, name string) (*Tag, error) {
-	n, ok := ParseRelease(name)
+	n, ok := host.ParseRelease(name)
 	if !ok {
 		return nil, fmt.Errorf("%q is not a release name", name)
 	}
@@ -132,7 +134,7 @@ func AppendNote(ctx context.Context, repo, commit, line string) error {
 		"-c", "user.name=Slipway", "-c", "user.email=slipway@localhost",
 		"notes", "--ref="+NotesRef, "append", "-m", line, commit)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("record outcome in %s: %w: %s", NotesRef, err, lastLine(string(out)))
+		return fmt.Errorf("record outcome in %s: %w: %s", NotesRef, err, textclean.LastLine(string(out)))
 	}
 	return nil
 }
@@ -146,7 +148,7 @@ func UpdateBranch(ctx context.Context, repo, branch, newOID, oldOID string) erro
 	cmd := exec.CommandContext(ctx, "git", "-C", repo, "-c", "user.name=Slipway", "-c", "user.email=slipway@localhost",
 		"update-ref", "-m", "slipway deploy", "refs/heads/"+branch, newOID, oldOID)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("move branch %s: %w: %s", branch, err, lastLine(string(out)))
+		return fmt.Errorf("move branch %s: %w: %s", branch, err, textclean.LastLine(string(out)))
 	}
 	return PointHead(ctx, repo, branch)
 }
@@ -174,7 +176,7 @@ func PointHead(ctx context.Context, repo, branch string) error {
 		return nil
 	}
 	if out, err := exec.CommandContext(ctx, "git", "-C", repo, "symbolic-ref", "HEAD", "refs/heads/"+branch).CombinedOutput(); err != nil {
-		return fmt.Errorf("point HEAD at %s: %w: %s", branch, err, lastLine(string(out)))
+		return fmt.Errorf("point HEAD at %s: %w: %s", branch, err, textclean.LastLine(string(out)))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/durable"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // ErrUnsettled means an earlier deploy of the environment is not rolled
@@ -58,7 +60,7 @@ func (e *Engine) writeJournal(j *journal) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(e.journalFile(j.App, j.Env), data, 0o600); err != nil {
+	if err := durable.WriteFile(e.journalFile(j.App, j.Env), data, 0o600); err != nil {
 		return fmt.Errorf("write deploy journal: %w", err)
 	}
 	return nil
@@ -67,7 +69,7 @@ func (e *Engine) writeJournal(j *journal) error {
 func (e *Engine) clearJournal(app, env string) {
 	// Synced: a journal that came back after a power loss would undo a
 	// deploy that went live.
-	if err := removeFileSync(e.journalFile(app, env)); err != nil {
+	if err := durable.Remove(e.journalFile(app, env)); err != nil {
 		e.Log.Error().Err(err).Str("app", app).Str("env", env).Msg("cannot remove deploy journal")
 	}
 }
@@ -134,7 +136,7 @@ func readJournal(file string) (*journal, error) {
 		return nil, err
 	}
 	fe := newFileError(file, KindJournal, nil)
-	_, relOK := ParseRelease(j.Release)
+	_, relOK := host.ParseRelease(j.Release)
 	switch {
 	case j.App != fe.App || j.Env != fe.Env:
 		fe.Err = fmt.Errorf("it is not the journal of %s/%s", fe.App, fe.Env)
@@ -242,7 +244,7 @@ func (e *Engine) settle(ctx context.Context, env *config.Environment) error {
 // recoverHost puts h back on prev if it was switched to rel, and removes
 // rel when it is the release the interrupted deploy created. switched
 // says whether it switched h back, which is what recovery reports.
-func recoverHost(ctx context.Context, h Host, rel, prev string, remove bool) (switched bool, err error) {
+func recoverHost(ctx context.Context, h host.Host, rel, prev string, remove bool) (switched bool, err error) {
 	info, err := h.Open(ctx)
 	if err != nil {
 		return false, err

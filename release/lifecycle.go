@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayhq/slipway/internal/shell"
 	"github.com/slipwayhq/slipway/internal/textclean"
 	"github.com/slipwayhq/slipway/lifecycle"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // The lifecycle of a release: build on the server, link shared paths and
@@ -53,7 +55,7 @@ func (d *deploy) output(step, host string) *lifecycle.Output {
 
 // runHook runs command on h in releases/rel, printing its output under step
 // (none when step is ""), and returns the end of the output.
-func (d *deploy) runHook(ctx context.Context, h Host, rel, command string, env []string, step string) ([]byte, error) {
+func (d *deploy) runHook(ctx context.Context, h host.Host, rel, command string, env []string, step string) ([]byte, error) {
 	o := d.output(step, h.Name())
 	err := h.Run(ctx, rel, command, env, o)
 	o.Close()
@@ -97,7 +99,7 @@ func (d *deploy) build(ctx context.Context, dir string) error {
 
 // prepare links the shared paths into the new release on hosts and runs
 // before_switch there. Nothing is live yet.
-func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
+func (d *deploy) prepare(ctx context.Context, hosts []host.Host) error {
 	sh, before := d.req.Env.Shared, d.req.Env.Hooks.BeforeSwitch
 	if len(sh.Dirs) == 0 && len(sh.Files) == 0 && sh.SecretsFile == "" && before == "" {
 		return nil
@@ -107,7 +109,7 @@ func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
 		files = append(append([]string(nil), files...), sh.SecretsFile)
 	}
 	links := sharedLinks(sh.Dirs, files)
-	return d.forEachHost(ctx, hosts, func(ctx context.Context, h Host) error {
+	return d.forEachHost(ctx, hosts, func(ctx context.Context, h host.Host) error {
 		if sh.SecretsFile != "" {
 			wctx, cancel := context.WithTimeout(ctx, switchTimeout)
 			err := h.WriteShared(wctx, sh.SecretsFile, d.secretsFile())
@@ -122,7 +124,7 @@ func (d *deploy) prepare(ctx context.Context, hosts []Host) error {
 			out, err := d.runHook(lctx, h, d.rel, linkScript, append(d.hookEnv(h), "SLIPWAY_LINKS="+links), "")
 			cancel()
 			if err != nil {
-				d.p.step("shared", h.Name(), "FAILED: %v: %s", err, lastLine(string(out)))
+				d.p.step("shared", h.Name(), "FAILED: %v: %s", err, textclean.LastLine(string(out)))
 				return &HostError{Host: h.Name(), Step: "shared", Err: err}
 			}
 		}
@@ -205,7 +207,7 @@ func (d *deploy) migrate(ctx context.Context) error {
 
 // afterSwitch runs after_switch on a host that now runs rel (the new
 // release, or the old one after a rollback).
-func (d *deploy) afterSwitch(ctx context.Context, h Host, rel string) error {
+func (d *deploy) afterSwitch(ctx context.Context, h host.Host, rel string) error {
 	cmd := d.req.Env.Hooks.AfterSwitch
 	if cmd == "" {
 		return nil
@@ -225,7 +227,7 @@ func (d *deploy) afterSwitch(ctx context.Context, h Host, rel string) error {
 
 // checkRunner is one attempt of the health check on h. Its output is
 // masked before anything is cut from it (see lifecycle.Output).
-func (d *deploy) checkRunner(h Host) lifecycle.Runner {
+func (d *deploy) checkRunner(h host.Host) lifecycle.Runner {
 	hc := d.req.Env.Health
 	if hc.URL == "" {
 		env := d.hookEnv(h)
@@ -233,7 +235,7 @@ func (d *deploy) checkRunner(h Host) lifecycle.Runner {
 			return d.runHook(ctx, h, d.rel, hc.Command, env, "")
 		}
 	}
-	url := strings.ReplaceAll(hc.URL, "{host}", hostAddress(h))
+	url := strings.ReplaceAll(hc.URL, "{host}", h.Address())
 	return func(ctx context.Context) ([]byte, error) {
 		o := d.output("", "")
 		err := fetch(ctx, url, hc.Expect, hc.Body, o)
@@ -298,14 +300,6 @@ func fetch(ctx context.Context, url string, expect int, body string, out io.Writ
 	return nil
 }
 
-// hostAddress is the address {host} stands for in a health URL.
-func hostAddress(h Host) string {
-	if s, ok := h.(*SSH); ok {
-		return s.host
-	}
-	return "127.0.0.1"
-}
-
 // watch keeps checking every switched host for the watch window after the
 // last wave; a failure fails the deploy, which rolls back. Every host is
 // checked at least once, however late the loop starts on a busy server.
@@ -319,7 +313,7 @@ func (d *deploy) watch(ctx context.Context) error {
 	deadline := time.Now().Add(hc.Watch.Std())
 	checks := 0
 	for checks == 0 || time.Now().Before(deadline) {
-		err := d.forEachHost(ctx, d.switched, func(ctx context.Context, h Host) error {
+		err := d.forEachHost(ctx, d.switched, func(ctx context.Context, h host.Host) error {
 			res := lifecycle.Check(ctx, lifecycle.Policy{Attempts: 1, Timeout: hc.Timeout.Std()}, d.checkRunner(h), nil)
 			if err := res.Err; err != nil {
 				d.p.step("watch", h.Name(), "FAILED after %s: %v", seconds(hc.Watch.Std()-time.Until(deadline)), err)
@@ -369,7 +363,7 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 	o.Close()
 	if err != nil {
 		reason := err.Error()
-		if tail := lastLine(string(o.Tail())); tail != "" {
+		if tail := textclean.LastLine(string(o.Tail())); tail != "" {
 			reason += ": " + tail
 		}
 		d.bookkeepingFailed("after_deploy failed (the deploy stands)", errors.New(reason))
@@ -378,7 +372,7 @@ func (d *deploy) afterDeploy(ctx context.Context) {
 
 // hookEnv is the environment of every hook and health command: the
 // environment's env table, then Slipway's own variables.
-func (d *deploy) hookEnv(h Host) []string {
+func (d *deploy) hookEnv(h host.Host) []string {
 	var env []string
 	keys := make([]string, 0, len(d.req.Env.Env))
 	for k := range d.req.Env.Env {
@@ -437,7 +431,7 @@ func (d *deploy) secretsFile() []byte {
 	var b strings.Builder
 	b.WriteString("# Written by Slipway from the environment's secrets; do not edit.\n")
 	for _, k := range names {
-		fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(d.secrets[k]))
+		fmt.Fprintf(&b, "%s=%s\n", k, shell.Quote(d.secrets[k]))
 	}
 	return []byte(b.String())
 }
@@ -451,7 +445,7 @@ func secretForms(secrets map[string]string) []string {
 	forms := make([]string, 0, len(secrets))
 	for _, v := range secrets {
 		forms = append(forms, v)
-		if q := shellQuote(v); q[1:len(q)-1] != v {
+		if q := shell.Quote(v); q[1:len(q)-1] != v {
 			forms = append(forms, q[1:len(q)-1])
 		}
 	}

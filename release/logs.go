@@ -79,7 +79,7 @@ func LogsCommand(env *config.Environment, follow bool) (string, error) {
 // line.
 //
 // When ctx ends (the user went away) every command is stopped on its
-// host, with every process it started (Host.Attach). A host that cannot
+// host, with every process it started (host.Host.Attach). A host that cannot
 // be reached, runs no release, or whose command fails is reported on errw
 // at once, the others go on, and the result is a *LogsError naming them.
 // Logs changes nothing on the hosts and records nothing.

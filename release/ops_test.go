@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/release/host"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -26,9 +27,9 @@ func TestCheckLive(t *testing.T) {
 	}
 	empty := newMemHost("web-3", "")
 	hanging := newMemHost("web-4", "v2", "v2")
-	hanging.OpenFunc = func(ctx context.Context) (HostInfo, error) {
+	hanging.OpenFunc = func(ctx context.Context) (host.Info, error) {
 		<-ctx.Done()
-		return HostInfo{}, ctx.Err()
+		return host.Info{}, ctx.Err()
 	}
 	e := testEngine(t, healthy, unhealthy, empty, hanging)
 	env := testEnv(nil, healthy, unhealthy, empty, hanging)

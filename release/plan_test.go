@@ -3,6 +3,8 @@ package release
 import (
 	"reflect"
 	"testing"
+
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 func TestPlan(t *testing.T) {
@@ -65,16 +67,16 @@ func TestParseRelease(t *testing.T) {
 		{"v1234567890", 0, false},
 	}
 	for _, tt := range tests {
-		n, ok := ParseRelease(tt.in)
+		n, ok := host.ParseRelease(tt.in)
 		if ok != tt.want || n != tt.n {
-			t.Errorf("ParseRelease(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.want)
+			t.Errorf("host.ParseRelease(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.want)
 		}
 	}
 }
 
 func TestSortReleases(t *testing.T) {
 	got := []string{"v10", "v2", "v1", "v9"}
-	SortReleases(got)
+	host.SortReleases(got)
 	if want := []string{"v1", "v2", "v9", "v10"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("SortReleases = %v, want %v", got, want)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/slipwayhq/slipway/internal/durable"
 )
 
 // ProcGroup is the process group that every ssh and rsync a daemon
@@ -109,7 +110,7 @@ func (g *ProcGroup) newAnchor() error {
 func (g *ProcGroup) save() error {
 	data, err := json.MarshalIndent(procRecords{Groups: g.groups}, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(g.file, data, 0o600)
+		err = durable.WriteFile(g.file, data, 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("record the process group: %w", err)
@@ -117,8 +118,8 @@ func (g *ProcGroup) save() error {
 	return nil
 }
 
-// start starts cmd in the group; a nil g starts it as it is.
-func (g *ProcGroup) start(cmd *exec.Cmd) error {
+// Start starts cmd in the group; a nil g starts it as it is.
+func (g *ProcGroup) Start(cmd *exec.Cmd) error {
 	if g == nil {
 		return cmd.Start()
 	}
@@ -127,14 +128,6 @@ func (g *ProcGroup) start(cmd *exec.Cmd) error {
 	g.mu.Unlock()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
 	return cmd.Start()
-}
-
-// run is cmd.Run with cmd started in the group.
-func (g *ProcGroup) run(cmd *exec.Cmd) error {
-	if err := g.start(cmd); err != nil {
-		return err
-	}
-	return cmd.Wait()
 }
 
 // Close ends the anchor. The record is removed once no member is left;
@@ -151,7 +144,7 @@ func (g *ProcGroup) Close() error {
 			return nil
 		}
 	}
-	return removeFileSync(g.file)
+	return durable.Remove(g.file)
 }
 
 // Timeouts for stopping what a dead daemon left running.
@@ -203,7 +196,7 @@ func StopLeftovers(ctx context.Context, dataDir string) (stopped int, err error)
 	if len(alive) > 0 {
 		return 0, fmt.Errorf("processes of an earlier slipway serve are still running (process groups %s) after SIGKILL; stop them, then start again", joinInts(alive))
 	}
-	return stopped, removeFileSync(file)
+	return stopped, durable.Remove(file)
 }
 
 // waitGroupsGone polls, for at most d, until none of groups has a live

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+	"github.com/slipwayhq/slipway/internal/durable"
 )
 
 // What a daemon started in its group is stopped by the next start, and
@@ -25,7 +26,7 @@ func TestStopLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := exec.Command("sleep", "600")
-	if err := g.start(child); err != nil {
+	if err := g.Start(child); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -59,7 +60,7 @@ func TestStopLeftovers(t *testing.T) {
 		other.Wait()
 	}()
 	data, _ := json.Marshal(procRecords{Groups: []procGroupRecord{{PGID: other.Process.Pid, Start: "1"}}})
-	if err := writeFileAtomic(childrenFile(dir), data, 0o600); err != nil {
+	if err := durable.WriteFile(childrenFile(dir), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := StopLeftovers(context.Background(), dir); err != nil || n != 0 {
@@ -73,7 +74,7 @@ func TestStopLeftovers(t *testing.T) {
 // A damaged record stops the start: what runs cannot be told.
 func TestStopLeftoversDamagedRecord(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeFileAtomic(childrenFile(dir), []byte(`{"groups":[{"pg`), 0o600); err != nil {
+	if err := durable.WriteFile(childrenFile(dir), []byte(`{"groups":[{"pg`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := StopLeftovers(context.Background(), dir)

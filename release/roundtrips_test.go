@@ -16,6 +16,8 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/internal/sshrig"
+	"github.com/slipwayhq/slipway/release/transport"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 )
 
 // sshFleet is an engine deploying shop/production to the hosts of a real
@@ -46,16 +48,11 @@ func newSSHFleet(t *testing.T, n int, extra string) *sshFleet {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, toml.String())
 	}
-	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())
-	if err := os.Mkdir(ctl, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(ctl) })
+	ctl := sshrig.ControlDir(t)
 	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
-	pool := NewPool(64, 10*time.Minute)
+	pool := openssh.NewPool(64, 10*time.Minute)
 	t.Cleanup(pool.Close)
-	e.Connect = SSHConnector(func() *config.Config { return cfg },
-		SSHOptions{KeyFile: r.ClientKey, KnownHosts: r.KnownHosts, ControlDir: ctl, Pool: pool})
+	e.Connect = transport.Connector(func() *config.Config { return cfg }, transport.Options{SSH: openssh.Options{KeyFile: r.ClientKey, KnownHosts: r.KnownHosts, ControlDir: ctl, Pool: pool}})
 	return &sshFleet{rig: r, e: e, cfg: cfg, bare: bare, commit: commit}
 }
 
@@ -152,135 +149,5 @@ func TestRoundTripsPerHost(t *testing.T) {
 		if hs := st.Hosts[h.Name]; hs.Current != "v2" || strings.Join(hs.Releases, " ") != "v2 v3" {
 			t.Errorf("state of %s = %+v, want current v2, releases v2 v3", h.Name, hs)
 		}
-	}
-}
-
-// The pool keeps a host's connection between deploys, and stops it when
-// the host's pinned key changes, when a reload drops the host, and for
-// the least recently used beyond Max.
-func TestPoolKeepsAndStopsConnections(t *testing.T) {
-	f := newSSHFleet(t, 2, "")
-	pool := NewPool(2, 10*time.Minute)
-	t.Cleanup(pool.Close)
-	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())
-	if err := os.Mkdir(ctl, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(ctl) })
-	opt := SSHOptions{KeyFile: f.rig.ClientKey, KnownHosts: f.rig.KnownHosts, ControlDir: ctl, Pool: pool}
-	connect := SSHConnector(func() *config.Config { return f.cfg }, opt)
-	app, _ := f.cfg.App("shop")
-	env, _ := app.Environment("production")
-	// open reaches host i as a deploy would and returns the new logins.
-	open := func(i int) int {
-		t.Helper()
-		h := f.rig.Hosts[i]
-		before := h.Logins()
-		s, err := connect(context.Background(), env, h.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		return h.Logins() - before
-	}
-	if n := open(0); n != 1 {
-		t.Fatalf("first use of web-1: %d logins, want 1", n)
-	}
-	if n := open(0); n != 0 {
-		t.Errorf("second use of web-1: %d logins, want none (warm)", n)
-	}
-
-	// slipway trust --replace rewrote web-1's line.
-	kh, err := os.ReadFile(f.rig.KnownHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := f.rig.Hosts[0].HostKeyLine
-	if err := os.WriteFile(f.rig.KnownHosts, bytes.Replace(kh, []byte(line), []byte(line+" replaced"), 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if n := open(0); n != 1 {
-		t.Errorf("web-1 after its known_hosts line changed: %d logins, want 1 (a new connection checks the key)", n)
-	}
-
-	// A reload that drops web-2 stops its connection.
-	if n := open(1); n != 1 {
-		t.Fatalf("first use of web-2: %d logins, want 1", n)
-	}
-	h1 := f.rig.Hosts[0]
-	reloaded, err := config.Parse([]byte(fmt.Sprintf("[hosts.%s]\naddress = %q\nuser = %q\n[apps.shop.environments.production]\nbranch = \"production\"\nhosts = [%q]\npath = \"/srv/shop\"\n",
-		h1.Name, h1.Addr(), h1.User, h1.Name)), filepath.Join(t.TempDir(), "slipway.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.Retain(reloaded)
-	if pool.Len() != 1 {
-		t.Errorf("pool keeps %d connections after the reload, want 1", pool.Len())
-	}
-	if n := open(0); n != 0 {
-		t.Errorf("web-1 after a reload that kept it: %d logins, want none", n)
-	}
-	if n := open(1); n != 1 {
-		t.Errorf("web-2 after a reload that dropped it: %d logins, want 1", n)
-	}
-
-	// Max 1: using web-2 stops web-1's connection.
-	pool.Max = 1
-	open(1)
-	if n := open(0); n != 1 {
-		t.Errorf("web-1 after web-2 took the only place: %d logins, want 1", n)
-	}
-}
-
-// A connection the pool does not know of, such as one an earlier daemon
-// left open, is not trusted with a host key changed since: the first use
-// through a new pool logs in again.
-func TestPoolDistrustsConnectionsItDidNotOpen(t *testing.T) {
-	f := newSSHFleet(t, 1, "")
-	ctl := filepath.Join(os.TempDir(), "slw-"+randomID())
-	if err := os.Mkdir(ctl, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(ctl) })
-	app, _ := f.cfg.App("shop")
-	env, _ := app.Environment("production")
-	h := f.rig.Hosts[0]
-	open := func(pool *Pool) int {
-		t.Helper()
-		opt := SSHOptions{KeyFile: f.rig.ClientKey, KnownHosts: f.rig.KnownHosts, ControlDir: ctl, Pool: pool}
-		before := h.Logins()
-		s, err := SSHConnector(func() *config.Config { return f.cfg }, opt)(context.Background(), env, h.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		return h.Logins() - before
-	}
-	first := NewPool(4, 10*time.Minute)
-	if n := open(first); n != 1 {
-		t.Fatalf("first use: %d logins, want 1", n)
-	}
-	// The daemon restarts without stopping the connection (a crash);
-	// meanwhile slipway trust --replace rewrote the host's line.
-	kh, err := os.ReadFile(f.rig.KnownHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.rig.KnownHosts, bytes.Replace(kh, []byte(h.HostKeyLine), []byte(h.HostKeyLine+" replaced"), 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	second := NewPool(4, 10*time.Minute)
-	t.Cleanup(second.Close)
-	if n := open(second); n != 1 {
-		t.Errorf("first use through a new pool: %d logins, want 1 (a new connection checks the key)", n)
-	}
-	if n := open(second); n != 0 {
-		t.Errorf("second use through the new pool: %d logins, want none (warm)", n)
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/durable"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // HostState is what Slipway last saw of a host in one environment.
@@ -49,7 +52,7 @@ func (d *deploy) saveState(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	seen, _ := each(sctx, d.hosts, d.parallelism(), func(ctx context.Context, h Host) (HostState, error) {
+	seen, _ := each(sctx, d.hosts, d.parallelism(), func(ctx context.Context, h host.Host) (HostState, error) {
 		hs := HostState{Current: "unknown", Health: "not checked", Seen: time.Now().UTC()}
 		d.mu.Lock()
 		known, ok := d.seen[h.Name()]
@@ -71,7 +74,7 @@ func (d *deploy) saveState(ctx context.Context) {
 	}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(d.e.stateFile(app, env), data, 0o644)
+		err = durable.WriteFile(d.e.stateFile(app, env), data, 0o644)
 	}
 	if err != nil {
 		d.bookkeepingFailed("cannot save the host state", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/slipwayhq/slipway/audit"
+	"github.com/slipwayhq/slipway/internal/textclean"
 )
 
 // SubdirError refuses a commit in which the environment's subdir is not a
@@ -49,7 +50,7 @@ func SubdirTree(ctx context.Context, repo, commit, dir string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("look up %s in %s: %w: %s", dir, short(commit), err, lastLine(stderr.String()))
+		return "", fmt.Errorf("look up %s in %s: %w: %s", dir, short(commit), err, textclean.LastLine(stderr.String()))
 	}
 	f := strings.Fields(string(out))
 	switch {

@@ -6,7 +6,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // An upload costs what changed when the host runs a release whose tree
@@ -24,11 +23,6 @@ import (
 // maxChanges bounds a proportional upload: beyond it most of the tree
 // differs and comparing it all costs no more.
 func maxChanges(files int) int { return max(1000, files/2) }
-
-// notProportional starts the message with which the upload wrapper
-// refuses a proportional upload before anything was sent; the upload is
-// then made with a full compare.
-const notProportional = "cannot upload only the changes: "
 
 // treeDirs lists the directories under dir, slash-separated and sorted.
 func treeDirs(dir string) ([]string, error) {
@@ -128,18 +122,4 @@ func Changes(base, next *Manifest) ([]string, bool) {
 	}
 	sort.Strings(paths)
 	return paths, true
-}
-
-// proportionalArgs are the rsync flags of a proportional upload; the
-// paths follow on standard input, each ended by a NUL.
-func proportionalArgs() []string {
-	return []string{"-a", "--ignore-times", "--from0", "--files-from=-", "--delete-missing-args", "--force", "--stats"}
-}
-
-// fileList is the standard input of a proportional rsync.
-func fileList(paths []string) string {
-	if len(paths) == 0 {
-		return ""
-	}
-	return strings.Join(paths, "\x00") + "\x00"
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // BenchmarkUpload uploads a one-file change of a large tree (the Go
@@ -35,7 +37,7 @@ func BenchmarkUpload(b *testing.B) {
 	}
 	// v1 on every host, then v2 exported from it.
 	src1, m1 := export(c1, "v1", "", nil)
-	hosts := make([]Host, len(hostTransports))
+	hosts := make([]host.Host, len(hostTransports))
 	dirs := make([]string, len(hostTransports))
 	for i, tr := range hostTransports {
 		hosts[i], dirs[i] = tr.make(b, "app")
@@ -56,7 +58,7 @@ func BenchmarkUpload(b *testing.B) {
 		}{{"full", nil}, {"proportional", changed}} {
 			b.Run(tr.name+"/"+way.name, func(b *testing.B) {
 				for n := 0; b.Loop(); n++ {
-					rel := ReleaseName(n + 2)
+					rel := host.ReleaseName(n + 2)
 					st, err := hosts[i].Upload(ctx, src2, rel, "v1", way.changed)
 					if err != nil {
 						b.Fatal(err)

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/transport"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 )
 
 type checkCommand struct{}
@@ -73,29 +75,21 @@ func checkHosts(ctx context.Context, cfg *config.Config) error {
 	fmt.Println("Hosts:")
 	failed := 0
 	for _, u := range uses {
-		var h interface {
-			Probe(context.Context) (release.Probe, error)
-		}
-		if u.Host.IsLocal() {
-			if u.Path == "" {
-				continue
-			}
-			h = release.NewLocal(u.Path)
-		} else {
-			h = release.NewSSH(u.Host, u.Path, opt)
+		if u.Host.IsLocal() && u.Path == "" {
+			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var p release.Probe
+		var p host.Probe
 		if u.Path == "" {
 			// Only the app template deploys here: check the connection.
-			err = release.NewSSH(u.Host, "/", opt).Reach(pctx)
+			err = openssh.New(u.Host, "/", opt).Reach(pctx)
 			cancel()
 			if err == nil {
 				fmt.Printf("  %-12s ok  reachable; paths depend on the app\n", u.Host.Name)
 				continue
 			}
 		} else {
-			p, err = h.Probe(pctx)
+			p, err = transport.New(u.Host, u.Path, transport.Options{SSH: opt}).Probe(pctx)
 			cancel()
 		}
 		if err != nil {

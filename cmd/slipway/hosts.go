@@ -11,17 +11,17 @@ import (
 	"syscall"
 
 	"github.com/slipwayhq/slipway/config"
-	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 )
 
 // sshOptions is how every command reaches remote hosts: Slipway's own key
 // and pinned host keys from the data directory.
-func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
+func sshOptions(cfg *config.Config) (openssh.Options, error) {
 	key := cfg.SSH.Key
 	if key == "" {
 		var err error
-		if key, _, err = release.ClientKey(cfg.DataDir); err != nil {
-			return release.SSHOptions{}, err
+		if key, _, err = openssh.ClientKey(cfg.DataDir); err != nil {
+			return openssh.Options{}, err
 		}
 	}
 	known := cfg.SSH.KnownHosts
@@ -30,7 +30,7 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 	}
 	// ssh does not create the directory of a known_hosts file it writes.
 	if err := os.MkdirAll(filepath.Dir(known), 0o700); err != nil {
-		return release.SSHOptions{}, err
+		return openssh.Options{}, err
 	}
 	// A ControlMaster socket path must fit in 108 bytes, and ssh adds 41
 	// for %C plus 17 while it creates the socket: a deep data directory
@@ -41,14 +41,14 @@ func sshOptions(cfg *config.Config) (release.SSHOptions, error) {
 		ctl = "/tmp/slipway-ssh-" + hex.EncodeToString(sum[:4])
 	}
 	if err := os.MkdirAll(ctl, 0o700); err != nil {
-		return release.SSHOptions{}, err
+		return openssh.Options{}, err
 	}
 	// In /tmp the name is predictable: it must be ours and private.
 	fi, err := os.Lstat(ctl)
 	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || !ownedByUs(fi) {
-		return release.SSHOptions{}, fmt.Errorf("ssh control directory %s must be a private (0700) directory owned by this user", ctl)
+		return openssh.Options{}, fmt.Errorf("ssh control directory %s must be a private (0700) directory owned by this user", ctl)
 	}
-	return release.SSHOptions{
+	return openssh.Options{
 		KeyFile:        key,
 		KnownHosts:     known,
 		ConfigFile:     cfg.SSH.Config,

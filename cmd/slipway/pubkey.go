@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 )
 
 type pubkeyCommand struct{}
@@ -27,9 +27,9 @@ func (c *pubkeyCommand) Run(ctx context.Context, args []string) error {
 	}
 	var line string
 	if cfg.SSH.Key != "" {
-		line, err = release.AuthorizedKey(cfg.SSH.Key)
+		line, err = openssh.AuthorizedKey(cfg.SSH.Key)
 	} else {
-		_, line, err = release.ClientKey(cfg.DataDir)
+		_, line, err = openssh.ClientKey(cfg.DataDir)
 	}
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ import (
 	"github.com/slipwayhq/slipway/gitserver"
 	"github.com/slipwayhq/slipway/notify"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -107,9 +109,8 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer group.Close()
-	opt.Group = group
 	// Connections to recently deployed hosts stay open between deploys.
-	opt.Pool = release.NewPool(64, 10*time.Minute)
+	opt.Pool = openssh.NewPool(64, 10*time.Minute)
 	defer opt.Pool.Close()
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,
@@ -119,7 +120,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Group:   group,
 	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
-	engine.Connect = release.SSHConnector(srv.Config, opt)
+	engine.Connect = transport.Connector(srv.Config, transport.Options{Procs: group, SSH: opt})
 	engine.Notify = notify.New(func() []*config.Notify { return srv.Config().Notify }, log, notify.DefaultQueue)
 	srv.Version = versionString()
 	srv.StopTimeout = *stopTimeout
@@ -212,7 +213,7 @@ func socketPath(dataDir string) string {
 	return filepath.Join(os.TempDir(), "slipway-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
-func reloadOnHangup(ctx context.Context, srv *gitserver.Server, pool *release.Pool, path string, embedded bool, log zerolog.Logger) {
+func reloadOnHangup(ctx context.Context, srv *gitserver.Server, pool *openssh.Pool, path string, embedded bool, log zerolog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport/openssh"
 )
 
 type trustCommand struct{}
@@ -51,7 +51,7 @@ func (c *trustCommand) Run(ctx context.Context, args []string) error {
 			continue
 		}
 		found++
-		h := release.NewSSH(u.Host, u.Path, opt)
+		h := openssh.New(u.Host, u.Path, opt)
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := h.Trust(tctx, *replace)
 		cancel()

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/internal/sshrig"
-	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport/rsync"
 )
 
 // Each case deploys one release that is not measured (the first, a full
@@ -653,7 +653,7 @@ func (f *fleet) timeScript(args []string) time.Duration {
 }
 
 func parseRsyncStats(data []byte) rsyncStats {
-	st := release.ParseRsyncStats(data)
+	st := rsync.ParseStats(data)
 	return rsyncStats{files: int64(st.Files), sent: st.BytesSent}
 }
 

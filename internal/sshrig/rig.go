@@ -406,3 +406,17 @@ func findSSHD() (string, error) {
 	}
 	return "", fmt.Errorf("%w: no sshd in PATH or /usr/sbin (install openssh-server)", ErrUnavailable)
 }
+
+// ControlDir returns a new private directory for ssh's ControlMaster
+// sockets, removed when the test ends. It lives directly under the system
+// temporary directory: a socket path must fit in 108 bytes, which a
+// test's own temporary directory may not leave.
+func ControlDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "slw-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

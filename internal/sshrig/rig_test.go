@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/shell"
 )
 
 // waitFor polls cond until it holds; the deadline only keeps a broken run
@@ -27,10 +29,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // processGone reports whether pid has exited (it may linger as a zombie until
@@ -103,7 +101,7 @@ func TestRig(t *testing.T) {
 
 	t.Run("ssh", func(t *testing.T) {
 		web2 := r.Host("web-2")
-		out, err := realSSH(ctx, r, "web-2", "cd "+shellQuote(web2.Root)+" && echo hi > f && cat f")
+		out, err := realSSH(ctx, r, "web-2", "cd "+shell.Quote(web2.Root)+" && echo hi > f && cat f")
 		if err != nil {
 			t.Fatalf("ssh web-2: %v\n%s\nsshd log:\n%s", err, out, web2.Log())
 		}
@@ -172,7 +170,7 @@ func TestRig(t *testing.T) {
 		// becomes a long sleep.
 		pidFile := filepath.Join(web1.Root, "session.pid")
 		session := exec.CommandContext(ctx, "ssh", "-F", r.SSHConfig, "web-1",
-			"echo $$ > "+shellQuote(pidFile)+" && exec sleep 600")
+			"echo $$ > "+shell.Quote(pidFile)+" && exec sleep 600")
 		if err := session.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +248,7 @@ func TestRig(t *testing.T) {
 		if err := web2.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := r.SSH(ctx, "web-2", "cat "+shellQuote(marker)); err != nil || string(out) != "still here\n" {
+		if out, err := r.SSH(ctx, "web-2", "cat "+shell.Quote(marker)); err != nil || string(out) != "still here\n" {
 			t.Fatalf("after restart: %q, %v", out, err)
 		}
 	})

@@ -133,3 +133,20 @@ func isHiddenFormat(r rune) bool {
 	}
 	return false
 }
+
+// FirstLine is the first line of s, trimmed: the line of a program's
+// output that names what it could not do.
+func FirstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+// LastLine is the last line of s, trimmed: where git and most tools say
+// why they failed.
+func LastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,4 +1,4 @@
-package release
+package openssh
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/release/host"
 )
 
 // Pool keeps the ssh connections (ControlMaster) of recently deployed
@@ -39,7 +40,7 @@ type Pool struct {
 
 type warm struct {
 	key   string // user@host:port, what ControlPath's %C names
-	s     *SSH   // the last host made for key: its options reach the master
+	s     *Host  // the last host made for key: its options reach the master
 	known string // the host's lines in known_hosts when last used
 }
 
@@ -64,10 +65,10 @@ func (p *Pool) idle() time.Duration {
 // known_hosts changed since it was opened, or that the pool does not know
 // of, is stopped first, and the least recently used beyond Max are
 // stopped.
-func (p *Pool) use(s *SSH) {
+func (p *Pool) use(s *Host) {
 	key := s.key()
 	known := knownLines(s.opt.KnownHosts, s.knownName())
-	var stop []*SSH
+	var stop []*Host
 	p.mu.Lock()
 	i := slices.IndexFunc(p.entries, func(w *warm) bool { return w.key == key })
 	if i >= 0 {
@@ -100,12 +101,12 @@ func (p *Pool) Retain(cfg *config.Config) {
 		for _, e := range a.Environments {
 			for _, name := range e.Hosts {
 				if h := cfg.Host(name); !h.IsLocal() {
-					keep[NewSSH(h, "", SSHOptions{}).key()] = true
+					keep[New(h, "", Options{}).key()] = true
 				}
 			}
 		}
 	}
-	var stop []*SSH
+	var stop []*Host
 	p.mu.Lock()
 	p.entries = slices.DeleteFunc(p.entries, func(w *warm) bool {
 		if keep[w.key] {
@@ -142,10 +143,10 @@ func (p *Pool) Close() {
 
 // key names the connection the way ControlPath's %C does: one master per
 // user, host and port, shared by every environment deploying there.
-func (s *SSH) key() string { return s.user + "@" + s.host + ":" + s.port }
+func (s *Host) key() string { return s.user + "@" + s.host + ":" + s.port }
 
 // knownName is the host as known_hosts names it.
-func (s *SSH) knownName() string {
+func (s *Host) knownName() string {
 	if s.port != "" && s.port != "22" {
 		return "[" + s.host + "]:" + s.port
 	}
@@ -154,7 +155,7 @@ func (s *SSH) knownName() string {
 
 // control sends a control command (stop, exit) to the host's master, if
 // one runs; none running is fine.
-func (s *SSH) control(op string) {
+func (s *Host) control(op string) {
 	if s.opt.ControlDir == "" {
 		return
 	}
@@ -162,7 +163,7 @@ func (s *SSH) control(op string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", op, s.host)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	s.opt.Group.run(cmd)
+	host.Run(s.opt.Procs, cmd)
 }
 
 // knownLines returns the lines of the known_hosts file that name host, in

@@ -1,4 +1,4 @@
-package release
+package openssh
 
 import (
 	"crypto/ed25519"
@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/slipwayhq/slipway/internal/durable"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -31,7 +32,7 @@ func ClientKey(dataDir string) (path, authorized string, err error) {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return "", "", err
 		}
-		if err := writeFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		if err := durable.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 			return "", "", fmt.Errorf("write SSH key: %w", err)
 		}
 	} else if err != nil {

@@ -1,8 +1,14 @@
-package release
+// Package openssh is the transport to remote hosts: the system ssh and
+// rsync, Slipway's own key, pinned host keys, and one connection per host
+// (ControlMaster) that every session of a deploy shares and that a Pool
+// keeps warm between deploys.
+package openssh
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,41 +21,44 @@ import (
 	"time"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/shell"
+	"github.com/slipwayhq/slipway/internal/textclean"
 	"github.com/slipwayhq/slipway/lifecycle"
+	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/transport/rsync"
 )
 
-// SSHOptions is how Slipway reaches remote hosts: with the system ssh and
-// rsync, its own key, pinned host keys and one connection per host that
-// every step of a deploy shares (ControlMaster).
-type SSHOptions struct {
+// Options is how Slipway reaches remote hosts.
+type Options struct {
 	KeyFile        string        // Slipway's private key
 	KnownHosts     string        // pinned host keys; unknown or changed keys fail
 	ControlDir     string        // where ControlMaster sockets live; keep the path short
 	ConfigFile     string        // ssh_config to use instead of ~/.ssh/config ("" for the default)
 	ConnectTimeout time.Duration // default 10s
 	BWLimit        int           // rsync --bwlimit in KiB/s; 0 for none
-	// Group is the process group every ssh and rsync joins, so that a
-	// restart after a crash can stop them (see ProcGroup); nil for none.
-	Group *ProcGroup
+	// Procs starts every ssh and rsync, so that a restart after a crash
+	// can stop them (release.ProcGroup); nil starts them as they are.
+	Procs host.Procs
 	// Pool keeps connections open between deploys (needs ControlDir);
 	// nil ends each host's connection when its deploy closes it.
 	Pool *Pool
 }
 
-// SSH is a Host reached with ssh and rsync.
-type SSH struct {
+// Host is a host reached with ssh and rsync.
+type Host struct {
 	name string
 	host string // address without the port
 	port string
 	user string
 	path string
-	opt  SSHOptions
+	opt  Options
 }
 
-var _ Host = (*SSH)(nil)
+var _ host.Host = (*Host)(nil)
 
-// NewSSH returns the host h, deploying under path.
-func NewSSH(h *config.Host, path string, opt SSHOptions) *SSH {
+// New returns the host h, deploying under path. With a Pool (and a
+// ControlDir), its connection is one of those the pool keeps.
+func New(h *config.Host, path string, opt Options) *Host {
 	host, port := h.Address, ""
 	if hp, p, err := net.SplitHostPort(h.Address); err == nil {
 		host, port = hp, p
@@ -57,29 +66,18 @@ func NewSSH(h *config.Host, path string, opt SSHOptions) *SSH {
 	if host == "" {
 		host = h.Name
 	}
-	return &SSH{name: h.Name, host: host, port: port, user: h.User, path: path, opt: opt}
-}
-
-// SSHConnector returns an Engine.Connect that builds SSH hosts from the
-// configuration in force.
-func SSHConnector(cfg func() *config.Config, opt SSHOptions) func(context.Context, *config.Environment, string) (Host, error) {
-	return func(ctx context.Context, env *config.Environment, name string) (Host, error) {
-		h := cfg().Host(name)
-		if h.IsLocal() {
-			return &Local{Path: env.Path, Group: opt.Group}, nil
-		}
-		s := NewSSH(h, env.PathOn(h), opt)
-		if opt.Pool != nil && opt.ControlDir != "" {
-			opt.Pool.use(s)
-		}
-		return s, nil
+	s := &Host{name: h.Name, host: host, port: port, user: h.User, path: path, opt: opt}
+	if opt.Pool != nil && opt.ControlDir != "" {
+		opt.Pool.use(s)
 	}
+	return s
 }
 
-func (s *SSH) Name() string { return s.name }
+func (s *Host) Name() string    { return s.name }
+func (s *Host) Address() string { return s.host }
 
 // sshArgs are the options of every ssh invocation, without the destination.
-func (s *SSH) sshArgs() []string {
+func (s *Host) sshArgs() []string {
 	timeout := s.opt.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -121,12 +119,12 @@ func (s *SSH) sshArgs() []string {
 // parameters: nothing is interpolated into the script itself. It returns
 // the script's standard output, which must be small: Slipway's own scripts
 // print a few lines.
-func (s *SSH) remote(ctx context.Context, script string, args ...string) ([]byte, error) {
+func (s *Host) remote(ctx context.Context, script string, args ...string) ([]byte, error) {
 	return s.remoteIn(ctx, nil, script, args...)
 }
 
 // remoteIn is remote with stdin as the remote script's standard input.
-func (s *SSH) remoteIn(ctx context.Context, stdin []byte, script string, args ...string) ([]byte, error) {
+func (s *Host) remoteIn(ctx context.Context, stdin []byte, script string, args ...string) ([]byte, error) {
 	var stdout bytes.Buffer
 	err := s.stream(ctx, stdin, &stdout, script, args...)
 	return stdout.Bytes(), err
@@ -135,10 +133,10 @@ func (s *SSH) remoteIn(ctx context.Context, stdin []byte, script string, args ..
 // stream is remoteIn that copies the script's standard output to out as it
 // arrives instead of keeping it; a nil out discards it. Of ssh's standard
 // error, which explains a failure, only the end is kept.
-func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script string, args ...string) error {
-	line := "sh -c " + shellQuote(script) + " sh"
+func (s *Host) stream(ctx context.Context, stdin []byte, out io.Writer, script string, args ...string) error {
+	line := "sh -c " + shell.Quote(script) + " sh"
 	for _, a := range args {
-		line += " " + shellQuote(a)
+		line += " " + shell.Quote(a)
 	}
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "--", s.host, line)...)
 	if stdin != nil {
@@ -150,7 +148,7 @@ func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script st
 	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = out, stderr
 	cmd.WaitDelay = 5 * time.Second
-	err := s.opt.Group.run(cmd)
+	err := host.Run(s.opt.Procs, cmd)
 	stderr.Close()
 	if err != nil {
 		return s.explain(err, string(stderr.Tail()))
@@ -158,28 +156,56 @@ func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script st
 	return nil
 }
 
-// explain turns an ssh failure into a sentence that says what to do.
-func (s *SSH) explain(err error, stderr string) error {
+// explain turns an ssh failure into a sentence that says what to do,
+// marked with the kind of failure it is (host.ErrHostKeyChanged, ...).
+func (s *Host) explain(err error, stderr string) error {
 	msg := strings.TrimSpace(stderr)
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 255 {
+	sshFailed := errors.As(err, &ee) && ee.ExitCode() == 255
+	// rsync reports ssh's failure with its own status (12, mostly), but
+	// ssh's message is there.
+	sshFailed = sshFailed || strings.HasPrefix(msg, "ssh: ") || strings.Contains(msg, "\nssh: ") ||
+		strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
+		strings.Contains(msg, "Host key verification failed") || strings.Contains(msg, "Permission denied (publickey")
+	if !sshFailed {
+		if strings.Contains(msg, "No space left on device") {
+			err = host.Mark(host.ErrNoSpace, err)
+		}
 		if msg == "" {
 			return err
 		}
-		return fmt.Errorf("%w: %s", err, lastLine(msg))
+		return fmt.Errorf("%w: %s", err, textclean.LastLine(msg))
 	}
 	switch {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
-		return fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust --replace %s`; otherwise treat it as an attack", s.name, s.name)
+		return host.Mark(host.ErrHostKeyChanged, fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust --replace %s`; otherwise treat it as an attack", s.name, s.name))
 	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
-		return fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` once (ssh: %s)", s.name, s.name, firstLine(msg))
-	case strings.Contains(msg, "Permission denied"):
-		return fmt.Errorf("%s refused Slipway's SSH key: add the line `slipway pubkey` prints to the deploy user's ~/.ssh/authorized_keys there", s.name)
+		return host.Mark(host.ErrHostKeyUnknown, fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` once (ssh: %s)", s.name, s.name, textclean.FirstLine(msg)))
+	case strings.Contains(msg, "Permission denied"): // "(publickey,password)" or another list
+		return host.Mark(host.ErrLoginRefused, fmt.Errorf("%s refused Slipway's SSH key: add the line `slipway pubkey` prints to the deploy user's ~/.ssh/authorized_keys there", s.name))
 	case msg == "":
-		return fmt.Errorf("cannot reach %s: ssh exited with status 255", s.name)
+		return host.Mark(host.ErrUnreachable, fmt.Errorf("cannot reach %s: ssh exited with status 255", s.name))
 	default:
-		return fmt.Errorf("cannot reach %s: %s", s.name, lastLine(msg))
+		return host.Mark(host.ErrUnreachable, fmt.Errorf("cannot reach %s: %s", s.name, sshCause(msg)))
 	}
+}
+
+// sshCause is the line of ssh's standard error that says why it could not
+// connect: its own "ssh: ..." line (rsync adds its summary after it), or
+// the last one.
+func sshCause(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "ssh: ") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return textclean.LastLine(stderr)
+}
+
+// isSSHFailure reports whether explain found that ssh itself failed.
+func isSSHFailure(err error) bool {
+	return errors.Is(err, host.ErrUnreachable) || errors.Is(err, host.ErrHostKeyChanged) ||
+		errors.Is(err, host.ErrHostKeyUnknown) || errors.Is(err, host.ErrLoginRefused)
 }
 
 // openScript prints current's target and the release directories, after
@@ -191,26 +217,26 @@ for d in .v*.removing; do [ -e "$d" ] && rm -rf "$d"; done
 for r in v*; do [ -d "$r" ] && echo "release=$r"; done
 exit 0`
 
-func (s *SSH) Open(ctx context.Context) (HostInfo, error) {
+func (s *Host) Open(ctx context.Context) (host.Info, error) {
 	out, err := s.remote(ctx, openScript, s.path)
 	if err != nil {
-		return HostInfo{}, fmt.Errorf("read current: %w", err)
+		return host.Info{}, fmt.Errorf("read current: %w", err)
 	}
-	var info HostInfo
+	var info host.Info
 	for _, line := range strings.Split(string(out), "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		switch k {
 		case "current":
-			if info.Current, err = releaseFromTarget(v); err != nil {
-				return HostInfo{}, err
+			if info.Current, err = host.ReleaseFromTarget(v); err != nil {
+				return host.Info{}, err
 			}
 		case "release":
-			if _, ok := ParseRelease(v); ok {
+			if _, ok := host.ParseRelease(v); ok {
 				info.Releases = append(info.Releases, v)
 			}
 		}
 	}
-	SortReleases(info.Releases)
+	host.SortReleases(info.Releases)
 	return info, nil
 }
 
@@ -232,10 +258,10 @@ mkdir -p "$r" 2>/dev/null || { echo "slipway: cannot create $r" >&2; exit 1; }
 if [ -e "$r/$rel" ]; then echo "slipway: releases/$rel already exists" >&2; exit 3; fi
 if [ -n "$base" ]; then
 	for d in "$r"/.v*.partial; do
-		[ -e "$d" ] && { echo "slipway: ` + notProportional + `an interrupted upload is there" >&2; exit 5; }
+		[ -e "$d" ] && { echo "slipway: ` + rsync.NotProportional + `an interrupted upload is there" >&2; exit 5; }
 	done
-	[ -d "$r/$base" ] && [ ! -L "$r/$base" ] || { echo "slipway: ` + notProportional + `releases/$base is not there" >&2; exit 5; }
-	cp -al -- "$r/$base" "$r/.$rel.partial" || { rm -rf "$r/.$rel.partial"; echo "slipway: ` + notProportional + `cannot link releases/$base" >&2; exit 5; }
+	[ -d "$r/$base" ] && [ ! -L "$r/$base" ] || { echo "slipway: ` + rsync.NotProportional + `releases/$base is not there" >&2; exit 5; }
+	cp -al -- "$r/$base" "$r/.$rel.partial" || { rm -rf "$r/.$rel.partial"; echo "slipway: ` + rsync.NotProportional + `cannot link releases/$base" >&2; exit 5; }
 fi
 for d in "$r"/.v*.partial; do
 	[ -d "$d" ] || continue
@@ -245,16 +271,13 @@ done
 rsync "$@" || exit $?
 mv "$r/.$rel.partial" "$r/$rel" || { echo "slipway: cannot move the upload into place" >&2; exit 1; }`
 
-func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
-	if _, ok := ParseRelease(rel); !ok {
-		return UploadStats{}, fmt.Errorf("bad release name %q", rel)
+func (s *Host) Upload(ctx context.Context, src, rel, linkDest string, changed []string) (host.UploadStats, error) {
+	if err := host.CheckUpload(rel, linkDest, changed); err != nil {
+		return host.UploadStats{}, err
 	}
 	if changed != nil {
-		if _, ok := ParseRelease(linkDest); !ok {
-			return UploadStats{}, fmt.Errorf("bad release name %q", linkDest)
-		}
 		st, err := s.upload(ctx, src, rel, linkDest, changed)
-		if err == nil || !strings.Contains(err.Error(), notProportional) {
+		if !errors.Is(err, rsync.ErrNotProportional) {
 			return st, err
 		}
 	}
@@ -263,35 +286,38 @@ func (s *SSH) Upload(ctx context.Context, src, rel, linkDest string, changed []s
 
 // upload is one rsync session: proportional from linkDest with changed
 // not nil, a full compare otherwise.
-func (s *SSH) upload(ctx context.Context, src, rel, linkDest string, changed []string) (UploadStats, error) {
+func (s *Host) upload(ctx context.Context, src, rel, linkDest string, changed []string) (host.UploadStats, error) {
 	dest := rsyncHost(s.host) + ":" + s.path + "/releases/." + rel + ".partial/"
 	if s.user != "" {
 		dest = s.user + "@" + dest
 	}
 	rsh := "ssh"
 	for _, a := range s.sshArgs() {
-		rsh += " " + shellQuote(a)
+		rsh += " " + shell.Quote(a)
 	}
-	args, base := rsyncArgs(linkDest), ""
+	args, base := rsync.Args(linkDest), ""
 	if changed != nil {
-		args, base = proportionalArgs(), linkDest
+		args, base = rsync.ProportionalArgs(), linkDest
 	}
 	if s.opt.BWLimit > 0 {
 		args = append(args, "--bwlimit="+strconv.Itoa(s.opt.BWLimit))
 	}
 	// The remote shell reads --rsync-path as a command line, to which
 	// rsync appends its own (quoted) arguments.
-	wrapper := "sh -c " + shellQuote(uploadWrapper) + " sh " + shellQuote(s.path) + " " + shellQuote(rel) + " " + shellQuote(base)
+	wrapper := "sh -c " + shell.Quote(uploadWrapper) + " sh " + shell.Quote(s.path) + " " + shell.Quote(rel) + " " + shell.Quote(base)
 	args = append(args, "--rsync-path="+wrapper, "-e", rsh, strings.TrimSuffix(src, "/")+"/", dest)
-	out, err := runRsyncIn(ctx, s.opt.Group, args, fileList(changed))
+	out, err := rsync.Run(ctx, s.opt.Procs, args, changed)
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 255 {
-			return UploadStats{}, s.explain(ee, err.Error())
+		// When ssh could not connect, what it printed says why.
+		var re *rsync.Error
+		if errors.As(err, &re) {
+			if sshErr := s.explain(re.Err, re.Stderr); isSSHFailure(sshErr) {
+				return host.UploadStats{}, sshErr
+			}
 		}
-		return UploadStats{}, err
+		return host.UploadStats{}, err
 	}
-	st := ParseRsyncStats(out)
+	st := rsync.ParseStats(out)
 	st.From = base
 	return st, nil
 }
@@ -344,21 +370,19 @@ done
 [ -n "$doomed" ] && (rm -rf $doomed </dev/null >/dev/null 2>&1 &)
 exit 0`
 
-func (s *SSH) Switch(ctx context.Context, rel string, keep int) (SwitchResult, error) {
-	if rel != "" {
-		if _, ok := ParseRelease(rel); !ok {
-			return SwitchResult{}, fmt.Errorf("bad release name %q", rel)
-		}
+func (s *Host) Switch(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
+	if err := host.CheckName(rel); rel != "" && err != nil {
+		return host.SwitchResult{}, err
 	}
 	out, err := s.remote(ctx, switchScript, s.path, rel, strconv.Itoa(max(keep, 0)), randomID())
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 4 {
-			return SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, ErrNotOnHost)
+			return host.SwitchResult{}, fmt.Errorf("releases/%s: %w", rel, host.ErrNotOnHost)
 		}
-		return SwitchResult{}, err
+		return host.SwitchResult{}, err
 	}
-	var res SwitchResult
+	var res host.SwitchResult
 	for _, line := range strings.Split(string(out), "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		switch k {
@@ -366,10 +390,10 @@ func (s *SSH) Switch(ctx context.Context, rel string, keep int) (SwitchResult, e
 			if v != "" {
 				// The switch is done; a target Slipway did not write
 				// counts as none to go back to.
-				res.Previous, _ = releaseFromTarget(v)
+				res.Previous, _ = host.ReleaseFromTarget(v)
 			}
 		case "removed", "release":
-			if _, ok := ParseRelease(v); !ok {
+			if _, ok := host.ParseRelease(v); !ok {
 				continue
 			}
 			if k == "removed" {
@@ -382,7 +406,7 @@ func (s *SSH) Switch(ctx context.Context, rel string, keep int) (SwitchResult, e
 	return res, nil
 }
 
-func (s *SSH) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+func (s *Host) Run(ctx context.Context, rel, command string, env []string, out io.Writer) error {
 	dir := s.path
 	if rel != "" {
 		dir += "/releases/" + rel
@@ -410,7 +434,7 @@ func exportLines(env []string) string {
 		if !ok || !envName.MatchString(k) {
 			continue
 		}
-		fmt.Fprintf(&exports, "export %s=%s\n", k, shellQuote(v))
+		fmt.Fprintf(&exports, "export %s=%s\n", k, shell.Quote(v))
 	}
 	return exports.String()
 }
@@ -452,7 +476,7 @@ const attachLimit = 24 * time.Hour
 // Attach runs command with attachScript. When ctx ends, the standard input
 // of the remote shell is closed, so the host stops the command's process
 // group; ssh itself is killed 5 seconds later if it has not exited by then.
-func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
+func (s *Host) Attach(ctx context.Context, rel, command string, env []string, out io.Writer) error {
 	dir := s.path
 	if rel != "" {
 		dir += "/releases/" + rel
@@ -463,9 +487,9 @@ func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out
 	}
 	timeout := strconv.Itoa(max(int(limit.Seconds()+0.999), 1))
 	end := "slipway-end-" + randomID()
-	line := "sh -c " + shellQuote(attachScript) + " sh"
+	line := "sh -c " + shell.Quote(attachScript) + " sh"
 	for _, a := range []string{dir, timeout, command, end} {
-		line += " " + shellQuote(a)
+		line += " " + shell.Quote(a)
 	}
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
@@ -478,7 +502,7 @@ func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out
 	cmd.Stdin = stdinR
 	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = lifecycle.QuietWriter(out), stderr
-	if err := s.opt.Group.start(cmd); err != nil {
+	if err := host.Start(s.opt.Procs, cmd); err != nil {
 		stdinW.Close()
 		return fmt.Errorf("attach: start ssh: %w", err)
 	}
@@ -510,7 +534,7 @@ func (s *SSH) Attach(ctx context.Context, rel, command string, env []string, out
 	return nil
 }
 
-func (s *SSH) WriteShared(ctx context.Context, name string, data []byte) error {
+func (s *Host) WriteShared(ctx context.Context, name string, data []byte) error {
 	_, err := s.remoteIn(ctx, data, `set -e
 umask 077
 f="$1/shared/$2"
@@ -520,9 +544,9 @@ mv "$f.slipway-tmp" "$f"`, s.path, name)
 	return err
 }
 
-func (s *SSH) Remove(ctx context.Context, rel string) error {
-	if _, ok := ParseRelease(rel); !ok {
-		return fmt.Errorf("bad release name %q", rel)
+func (s *Host) Remove(ctx context.Context, rel string) error {
+	if err := host.CheckName(rel); err != nil {
+		return err
 	}
 	_, err := s.remote(ctx, `cd "$1/releases" 2>/dev/null || exit 0
 if [ "$(readlink ../current)" = "releases/$2" ]; then echo "$2 is live; refusing to remove it" >&2; exit 3; fi
@@ -533,7 +557,7 @@ mv "$2" ".$2.removing" && rm -rf ".$2.removing"`, s.path, rel)
 
 // Close ends the shared connection, unless a Pool keeps it warm for the
 // next deploy.
-func (s *SSH) Close() error {
+func (s *Host) Close() error {
 	if s.opt.Pool == nil {
 		// "stop", not "exit": the master serves other deploys to the
 		// same host too; it ends once their sessions have.
@@ -544,15 +568,10 @@ func (s *SSH) Close() error {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// shellQuote quotes s as one word for sh.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // Trust records the host's SSH key in the pinned known_hosts on first
 // contact. With replace, a key recorded before is forgotten first (the
 // host was reinstalled).
-func (s *SSH) Trust(ctx context.Context, replace bool) error {
+func (s *Host) Trust(ctx context.Context, replace bool) error {
 	name := s.knownName()
 	if replace && s.opt.KnownHosts != "" {
 		cmd := exec.CommandContext(ctx, "ssh-keygen", "-R", name, "-f", s.opt.KnownHosts)
@@ -578,43 +597,24 @@ func (s *SSH) Trust(ctx context.Context, replace bool) error {
 	// ssh only warns when it cannot write known_hosts; make sure it did.
 	if s.opt.KnownHosts != "" {
 		if err := exec.CommandContext(ctx, "ssh-keygen", "-F", name, "-f", s.opt.KnownHosts).Run(); err != nil {
-			return fmt.Errorf("the host key of %s was not recorded in %s: %s", s.name, s.opt.KnownHosts, firstLine(stderr.String()))
+			return fmt.Errorf("the host key of %s was not recorded in %s: %s", s.name, s.opt.KnownHosts, textclean.FirstLine(stderr.String()))
 		}
 	}
 	return nil
 }
 
 // Reach connects and runs nothing, to check reachability, host key and login.
-func (s *SSH) Reach(ctx context.Context) error {
+func (s *Host) Reach(ctx context.Context) error {
 	_, err := s.remote(ctx, "true")
 	return err
 }
 
-// Probe is what `slipway check` reports about a host.
-type Probe struct {
-	Writable  bool
-	FreeBytes int64
-	Rsync     string // path of rsync on the host, "" if missing
-	Current   string
-	Releases  []string
-	UsedBytes int64 // disk used by releases/
-}
-
 // Probe connects and inspects the deploy path without changing anything
 // but creating it.
-func (s *SSH) Probe(ctx context.Context) (Probe, error) {
+func (s *Host) Probe(ctx context.Context) (host.Probe, error) {
 	out, err := s.remote(ctx, probeScript, s.path)
 	if err != nil {
-		return Probe{}, err
-	}
-	return parseProbe(out)
-}
-
-// Probe inspects the deploy path on this machine.
-func (l *Local) Probe(ctx context.Context) (Probe, error) {
-	out, err := exec.CommandContext(ctx, "sh", "-c", probeScript, "sh", l.Path).Output()
-	if err != nil {
-		return Probe{}, gitErr(err)
+		return host.Probe{}, err
 	}
 	return parseProbe(out)
 }
@@ -630,8 +630,8 @@ if [ -d "$1/releases" ]; then
 fi
 exit 0`
 
-func parseProbe(out []byte) (Probe, error) {
-	var p Probe
+func parseProbe(out []byte) (host.Probe, error) {
+	var p host.Probe
 	for _, line := range strings.Split(string(out), "\n") {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
@@ -649,20 +649,15 @@ func parseProbe(out []byte) (Probe, error) {
 		case "rsync":
 			p.Rsync = v
 		case "current":
-			p.Current, _ = releaseFromTarget(v)
+			p.Current, _ = host.ReleaseFromTarget(v)
 		case "release":
-			if _, ok := ParseRelease(v); ok {
+			if _, ok := host.ParseRelease(v); ok {
 				p.Releases = append(p.Releases, v)
 			}
 		}
 	}
-	SortReleases(p.Releases)
+	host.SortReleases(p.Releases)
 	return p, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
 }
 
 // rsyncHost is host as the host part of an rsync destination: an IPv6
@@ -673,4 +668,10 @@ func rsyncHost(host string) string {
 		return "[" + host + "]"
 	}
 	return host
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -1,12 +1,14 @@
-package release
+// Package host is what the deploy engine knows of the machines it ships
+// releases to: the Host interface every transport implements, what hosts
+// report, the errors they fail with, and release names as they appear on
+// disk. The transports themselves live in release/transport/...; a new one
+// is a package there and one case in transport.New, and it passes
+// the conformance suite in release/host/hosttest.
+package host
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"regexp"
-	"strconv"
 )
 
 // Host is one machine a release is shipped to. Paths are relative to the
@@ -25,10 +27,13 @@ import (
 type Host interface {
 	// Name is the host's name as configured ("local", "web-1").
 	Name() string
+	// Address is the host's network address without a port, what {host}
+	// stands for in a health check URL ("127.0.0.1" for this machine).
+	Address() string
 	// Open reads what the host holds: the release current points to (""
 	// for none) and the release directories, oldest first. It changes
 	// nothing but removing what interrupted removals left behind.
-	Open(ctx context.Context) (HostInfo, error)
+	Open(ctx context.Context) (Info, error)
 	// Upload makes releases/<rel> an exact copy of the directory src, in
 	// one session: it refuses a release that exists already, reuses what
 	// an interrupted upload left in the temporary directory, transfers,
@@ -66,13 +71,16 @@ type Host interface {
 	WriteShared(ctx context.Context, name string, data []byte) error
 	// Remove deletes releases/<rel>. It refuses to remove the live release.
 	Remove(ctx context.Context, rel string) error
+	// Probe inspects the deploy path for `slipway check`, changing
+	// nothing but creating it.
+	Probe(ctx context.Context) (Probe, error)
 	// Close releases what the host holds for this deploy. A connection
 	// the daemon keeps warm for the next deploy stays open.
 	Close() error
 }
 
-// HostInfo is what Open learns about a host.
-type HostInfo struct {
+// Info is what Open learns about a host.
+type Info struct {
 	Current  string   // release current points to, "" for none
 	Releases []string // release directories, oldest first
 }
@@ -84,13 +92,20 @@ type SwitchResult struct {
 	Releases []string // release directories left, oldest first
 }
 
-// ErrNotOnHost means a release directory a switch needs is not on the host.
-var ErrNotOnHost = errors.New("release is not on the host")
+// Probe is what `slipway check` reports about a host.
+type Probe struct {
+	Writable  bool
+	FreeBytes int64
+	Rsync     string // path of rsync on the host, "" if missing
+	Current   string
+	Releases  []string
+	UsedBytes int64 // disk used by releases/
+}
 
-// prune removes the oldest of rels (oldest first) until keep remain,
+// Prune removes the oldest of rels (oldest first) until keep remain,
 // never live nor prev, and returns what it removed. A release remove
 // fails on is skipped for the next one. keep below 1 removes nothing.
-func prune(rels []string, keep int, live, prev string, remove func(string) error) []string {
+func Prune(rels []string, keep int, live, prev string, remove func(string) error) []string {
 	if keep < 1 {
 		return nil
 	}
@@ -117,28 +132,3 @@ type UploadStats struct {
 	// changed paths sent; "" when the whole tree was compared.
 	From string
 }
-
-var releaseName = regexp.MustCompile(`^v([1-9][0-9]{0,8})$`)
-
-// ParseRelease returns the number of a release name such as "v42".
-func ParseRelease(name string) (int, bool) {
-	m := releaseName.FindStringSubmatch(name)
-	if m == nil {
-		return 0, false
-	}
-	n, err := strconv.Atoi(m[1])
-	return n, err == nil
-}
-
-// ReleaseName is the tag and directory name of release n.
-func ReleaseName(n int) string { return "v" + strconv.Itoa(n) }
-
-// HostError is a failure of one step on one host.
-type HostError struct {
-	Host string // host name
-	Step string // "upload", "switch", "health", ...
-	Err  error
-}
-
-func (e *HostError) Error() string { return fmt.Sprintf("%s on %s: %v", e.Step, e.Host, e.Err) }
-func (e *HostError) Unwrap() error { return e.Err }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport"
 )
 
 func newSigner(t testing.TB) gossh.Signer {
@@ -55,7 +56,7 @@ func startServer(t *testing.T, users map[string]gossh.Signer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := &release.Engine{DataDir: cfg.DataDir, Log: zerolog.Nop()}
+	engine := &release.Engine{DataDir: cfg.DataDir, Log: zerolog.Nop(), Connect: transport.Connector(func() *config.Config { return cfg }, transport.Options{})}
 	srv := NewServer(cfg, newSigner(t), engine, zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayhq/slipway/audit"
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -31,7 +32,7 @@ path = "srv"
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := &release.Engine{DataDir: cfg.DataDir, Log: zerolog.Nop(),
+	engine := &release.Engine{DataDir: cfg.DataDir, Log: zerolog.Nop(), Connect: transport.Connector(func() *config.Config { return cfg }, transport.Options{}),
 		Audit: audit.Open(filepath.Join(dir, "audit.log")), Secrets: secrets.Open(filepath.Join(dir, "secrets"))}
 	s := NewServer(cfg, newSigner(t), engine, zerolog.Nop())
 	s.ctx = context.Background()

@@ -109,7 +109,7 @@ func TestReceiveArtifactRefusesHostileArchives(t *testing.T) {
 				name += " gzip"
 			}
 			t.Run(name, func(t *testing.T) {
-				e := &Engine{DataDir: t.TempDir()}
+				e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 				a, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, gz, tt.entries...)), 0, tt.limit)
 				var ae *ArchiveError
 				if !errors.As(err, &ae) {
@@ -141,7 +141,7 @@ func TestReceiveArtifactRefusesWholeStreams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &Engine{DataDir: t.TempDir()}
+			e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 			_, err := e.ReceiveArtifact("shop", bytes.NewReader(tt.data), tt.maxSize, 0)
 			var ae *ArchiveError
 			if !errors.As(err, &ae) || !strings.Contains(ae.Rule, tt.rule) {
@@ -157,7 +157,7 @@ func TestExtractArtifact(t *testing.T) {
 			dir("./"), dir("./bin/"), entry{name: "./bin/start", body: "#!/bin/sh\n", typ: tar.TypeReg, mode: 0o4755},
 			file("./index.html", "hello"), symlink("./home.html", "index.html"), symlink("./bin/up", "../index.html"),
 			hardlink("./copy.html", "./index.html"), file("./assets/app.js", "js"))
-		e := &Engine{DataDir: t.TempDir()}
+		e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 		a, err := e.ReceiveArtifact("shop", bytes.NewReader(data), int64(len(data)), 1<<20)
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +323,7 @@ func TestReceiveArtifactRefusesSymlinkFanOut(t *testing.T) {
 		entries = append(entries, symlink(fmt.Sprintf("s%d", i), strings.Repeat(next, 4)+"."))
 	}
 	entries = append(entries, symlink(fmt.Sprintf("s%d", depth), "."))
-	e := &Engine{DataDir: t.TempDir()}
+	e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
 	var ae *ArchiveError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "loop of symlinks") {
@@ -338,7 +338,7 @@ func TestReceiveArtifactAcceptsSymlinkChains(t *testing.T) {
 		entries = append(entries, symlink(fmt.Sprintf("s%d", i), fmt.Sprintf("s%d", i+1)))
 	}
 	entries = append(entries, dir("s39"))
-	e := &Engine{DataDir: t.TempDir()}
+	e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 	a, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, false, entries...)), 0, 0)
 	if err != nil {
 		t.Fatalf("ReceiveArtifact = %v", err)
@@ -354,7 +354,7 @@ func TestReceiveArtifactCountsImplicitDirectories(t *testing.T) {
 	for i := range maxArchiveEntries/100 + 1 {
 		entries = append(entries, file(fmt.Sprintf("d%d/%sf", i, deep), ""))
 	}
-	e := &Engine{DataDir: t.TempDir()}
+	e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 	_, err := e.ReceiveArtifact("shop", bytes.NewReader(tarball(t, true, entries...)), 0, 0)
 	var ae *ArchiveError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Rule, "paths, its implicit directories included") {

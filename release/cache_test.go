@@ -8,7 +8,7 @@ import (
 )
 
 func TestClearCache(t *testing.T) {
-	e := &Engine{DataDir: t.TempDir()}
+	e := &Engine{Connect: localHosts, DataDir: t.TempDir()}
 	if st, err := e.ClearCache("shop", "production", "alice"); err != nil || st.Files != 0 {
 		t.Fatalf("ClearCache of a cache never made = %v, %v; want nothing, no error", st, err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/slipwayhq/slipway/internal/durable"
 	"github.com/slipwayhq/slipway/notify"
 	"github.com/slipwayhq/slipway/release/host"
-	"github.com/slipwayhq/slipway/release/transport/local"
 	"github.com/slipwayhq/slipway/secrets"
 )
 
@@ -31,17 +30,13 @@ type Engine struct {
 	DataDir string
 	Log     zerolog.Logger
 	// Connect returns the host name for env, reached by the transport its
-	// configuration chooses (transport.Connector). Nil reaches only the
-	// host "local", on this machine.
+	// configuration chooses: transport.Connector. The engine knows hosts
+	// only through it.
 	Connect func(ctx context.Context, env *config.Environment, name string) (host.Host, error)
 	// Audit receives one record per deploy event; nil keeps none.
 	Audit *audit.Log
 	// Secrets holds the secret values hooks get; nil means none.
 	Secrets *secrets.Store
-	// Group is the process group that every ssh and rsync of a deploy
-	// joins (see ProcGroup); nil for none. It must be the one Connect's
-	// transports were given.
-	Group *ProcGroup
 	// Notify sends deploy events to the configured webhooks; nil sends none.
 	Notify *notify.Dispatcher
 	// Tap, if set, returns a writer that gets the progress lines of a
@@ -275,10 +270,7 @@ func (e *Engine) appMutex(app string) *sync.Mutex {
 
 func (e *Engine) connect(ctx context.Context, env *config.Environment, name string) (host.Host, error) {
 	if e.Connect == nil {
-		if name != config.LocalHost {
-			return nil, fmt.Errorf("host %s: only the host \"local\" is supported", name)
-		}
-		return local.New(env.Path, e.Group), nil
+		return nil, fmt.Errorf("host %s: no transport (Engine.Connect is not set)", name)
 	}
 	return e.Connect(ctx, env, name)
 }

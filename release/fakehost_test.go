@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release/host"
+	"github.com/slipwayhq/slipway/release/transport/local"
 )
 
 // FakeHost is a host.Host whose methods call the function fields, for tests of
@@ -176,4 +178,13 @@ func (h *memHost) state() (current string, releases, switches, removed []string)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.current, slices.Clone(h.releases), slices.Clone(h.switches), slices.Clone(h.removed)
+}
+
+// localHosts is the Engine.Connect of tests that deploy to the host
+// "local" only, on this machine.
+func localHosts(_ context.Context, env *config.Environment, name string) (host.Host, error) {
+	if name != config.LocalHost {
+		return nil, fmt.Errorf("host %s: this test deploys to local only", name)
+	}
+	return local.New(env.Path, nil), nil
 }

@@ -46,7 +46,7 @@ func TestDamagedDataFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &Engine{DataDir: t.TempDir(), Log: zerolog.Nop()}
+			e := &Engine{Connect: localHosts, DataDir: t.TempDir(), Log: zerolog.Nop()}
 			file := map[string]string{KindJournal: e.journalFile("shop", "production"),
 				KindPending: e.pendingFile("shop", "production"), KindState: e.stateFile("shop", "production")}[tt.kind]
 			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
@@ -78,7 +78,7 @@ func TestDamagedDataFiles(t *testing.T) {
 
 // Missing files are not damaged: no journal, no pending release, no state.
 func TestMissingDataFiles(t *testing.T) {
-	e := &Engine{DataDir: t.TempDir(), Log: zerolog.Nop()}
+	e := &Engine{Connect: localHosts, DataDir: t.TempDir(), Log: zerolog.Nop()}
 	if p, err := e.PendingRelease("shop", "production"); p != nil || err != nil {
 		t.Errorf("PendingRelease = %+v, %v", p, err)
 	}
@@ -101,7 +101,7 @@ path = "`+filepath.Join(dir, "srv")+`"
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
+	e := &Engine{Connect: localHosts, DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
 	file := e.journalFile("shop", "production")
 	if err := durable.WriteFile(file, []byte(`{"app":"shop","env":"produc`), 0o600); err != nil {
 		t.Fatal(err)
@@ -117,30 +117,5 @@ path = "`+filepath.Join(dir, "srv")+`"
 	var fe *FileError
 	if err := e.settle(context.Background(), env); !errors.As(err, &fe) || fe.Kind != KindJournal {
 		t.Errorf("settle = %v; want the damaged journal", err)
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "new", "deeper", "x.json")
-	for _, content := range []string{"first", "second"} {
-		if err := durable.WriteFile(file, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(file)
-		if err != nil || string(data) != content {
-			t.Fatalf("read %q, %v; want %q", data, err, content)
-		}
-	}
-	fi, err := os.Stat(file)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, %v; want 0600", fi.Mode(), err)
-	}
-	entries, _ := os.ReadDir(filepath.Dir(file))
-	if len(entries) != 1 {
-		t.Errorf("left in the directory: %v", entries)
-	}
-	if err := durable.WriteFile(filepath.Join(file, "under-a-file"), nil, 0o600); err == nil {
-		t.Error("writing under a regular file succeeded")
 	}
 }

@@ -26,7 +26,7 @@ path = "`+filepath.Join(dir, "srv")+`"
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
+	e := &Engine{Connect: localHosts, DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
 	if err := CreateTag(bare, 1, c1, "shop", "production", "alice", time.Now()); err != nil {
 		t.Fatal(err)
 	}

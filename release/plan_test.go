@@ -3,8 +3,6 @@ package release
 import (
 	"reflect"
 	"testing"
-
-	"github.com/slipwayhq/slipway/release/host"
 )
 
 func TestPlan(t *testing.T) {
@@ -47,37 +45,5 @@ func TestPlanRejectsBadWaves(t *testing.T) {
 		if _, err := Plan([]string{"a", "b"}, []string{w}); err == nil {
 			t.Errorf("Plan accepted wave %q", w)
 		}
-	}
-}
-
-func TestParseRelease(t *testing.T) {
-	tests := []struct {
-		in   string
-		n    int
-		want bool
-	}{
-		{"v1", 1, true},
-		{"v42", 42, true},
-		{"v0", 0, false},
-		{"v01", 0, false},
-		{"v", 0, false},
-		{"42", 0, false},
-		{"v1a", 0, false},
-		{"v1/../x", 0, false},
-		{"v1234567890", 0, false},
-	}
-	for _, tt := range tests {
-		n, ok := host.ParseRelease(tt.in)
-		if ok != tt.want || n != tt.n {
-			t.Errorf("host.ParseRelease(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.want)
-		}
-	}
-}
-
-func TestSortReleases(t *testing.T) {
-	got := []string{"v10", "v2", "v1", "v9"}
-	host.SortReleases(got)
-	if want := []string{"v1", "v2", "v9", "v10"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("SortReleases = %v, want %v", got, want)
 	}
 }

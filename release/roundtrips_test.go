@@ -21,7 +21,7 @@ import (
 )
 
 // sshFleet is an engine deploying shop/production to the hosts of a real
-// sshd rig through SSHConnector, with a repository to push to.
+// sshd rig through transport.Connector, with a repository to push to.
 type sshFleet struct {
 	rig    *sshrig.Rig
 	e      *Engine
@@ -49,7 +49,7 @@ func newSSHFleet(t *testing.T, n int, extra string) *sshFleet {
 		t.Fatalf("%v\n%s", err, toml.String())
 	}
 	ctl := sshrig.ControlDir(t)
-	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
+	e := &Engine{Connect: localHosts, DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop()}
 	pool := openssh.NewPool(64, 10*time.Minute)
 	t.Cleanup(pool.Close)
 	e.Connect = transport.Connector(func() *config.Config { return cfg }, transport.Options{SSH: openssh.Options{KeyFile: r.ClientKey, KnownHosts: r.KnownHosts, ControlDir: ctl, Pool: pool}})

@@ -9,16 +9,13 @@ import (
 )
 
 // An upload costs what changed when the host runs a release whose tree
-// Slipway knows exactly (Manifest.Exact): the host makes the new release
-// a hard-link copy of that one (cp -al), then rsync, given only the paths
-// that differ (--files-from), replaces them. rsync writes every listed
-// file to a new inode (--ignore-times, never --inplace), so no file
-// shared with the running release is changed; paths the new tree lacks
-// are deleted (--delete-missing-args), a directory a file replaces with
-// it (--force). The copy is made in releases/.vN.partial and renamed into
-// place as in a full upload. Whenever the host does not hold that
-// release, or holds an interrupted upload, the upload compares the whole
-// tree instead.
+// Slipway knows exactly (Manifest.Exact): Changes lists the paths that
+// differ, and the transport makes the new release a hard-link copy of
+// that one (cp -al) in which rsync replaces only them
+// (rsync.ProportionalArgs). The copy is made in releases/.vN.partial and
+// renamed into place as in a full upload. Whenever the host does not hold
+// that release, or holds an interrupted upload, the upload compares the
+// whole tree instead.
 
 // maxChanges bounds a proportional upload: beyond it most of the tree
 // differs and comparing it all costs no more.

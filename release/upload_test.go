@@ -126,6 +126,13 @@ func TestChanges(t *testing.T) {
 	if want := "a d d/y file file/z"; !ok || strings.Join(got, " ") != want {
 		t.Errorf("Changes = %q, %v; want %s", got, ok, want)
 	}
+	// A mode alone, bytes and mtime kept, is a change: the new release
+	// needs its own inode.
+	modeOnly := &Manifest{Exact: true, Dirs: base.Dirs, Files: maps.Clone(base.Files)}
+	modeOnly.Files["file"] = ManifestEntry{Mode: "100755", OID: "f", Size: 1, MTime: 1}
+	if got, ok := Changes(base, modeOnly); !ok || strings.Join(got, " ") != "file" {
+		t.Errorf("Changes of a mode alone = %q, %v; want file", got, ok)
+	}
 	if _, ok := Changes(base, &Manifest{Files: next.Files, Dirs: next.Dirs}); ok {
 		t.Error("Changes to a tree not known exactly, want none")
 	}

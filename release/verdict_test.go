@@ -38,7 +38,7 @@ after_deploy = "until [ -e '`+gate+`' ]; do sleep 0.01; done; cat > '`+dir+`/sum
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Engine{DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop(), Audit: audit.Open(filepath.Join(dir, "audit.log"))}
+	e := &Engine{Connect: localHosts, DataDir: filepath.Join(dir, "data"), Log: zerolog.Nop(), Audit: audit.Open(filepath.Join(dir, "audit.log"))}
 	t.Cleanup(func() {
 		os.WriteFile(gate, nil, 0o644)
 		e.WaitAll(context.Background(), "", "")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slipwayhq/slipway/config"
 	"github.com/slipwayhq/slipway/release"
+	"github.com/slipwayhq/slipway/release/transport"
 )
 
 // "check hosts now" asks the host (here the real host local) and shows its
@@ -45,7 +46,7 @@ health = { command = "test -f ok", retries = 1 }
 	if err := os.WriteFile(stateFile, []byte(state), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src := &Source{Config: func() *config.Config { return cfg }, Engine: &release.Engine{DataDir: dir, Log: zerolog.Nop()}, DataDir: dir}
+	src := &Source{Config: func() *config.Config { return cfg }, Engine: &release.Engine{DataDir: dir, Log: zerolog.Nop(), Connect: transport.Connector(func() *config.Config { return cfg }, transport.Options{})}, DataDir: dir}
 	s := NewServer(src, NewHub(), NewMetrics(src, nil), zerolog.Nop(), "test")
 
 	get := func(url string) *httptest.ResponseRecorder {

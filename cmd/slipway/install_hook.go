@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/slipwayhq/slipway/config"
+	"github.com/slipwayhq/slipway/internal/shell"
 )
 
 // installHookCommand makes a repository that another git server serves
@@ -140,7 +141,7 @@ func (c *installHookCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	script := "#!/bin/sh\n" + hookMarker + ": pushes to the deploy refs of " + app.Name + " deploy through slipway serve.\n" +
-		"exec " + shQuote(*exe) + " hook proc-receive --socket " + shQuote(cfg.External.Socket) + " --app " + shQuote(app.Name) + "\n"
+		"exec " + shell.Quote(*exe) + " hook proc-receive --socket " + shell.Quote(cfg.External.Socket) + " --app " + shell.Quote(app.Name) + "\n"
 	if err := os.MkdirAll(hooks, 0o755); err != nil {
 		return err
 	}
@@ -249,9 +250,4 @@ func isConfigMissing(err error) bool {
 	var ge *gitError
 	var ee *exec.ExitError
 	return errors.As(err, &ge) && errors.As(ge.err, &ee) && ee.ExitCode() == 5
-}
-
-// shQuote quotes s as one sh word.
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

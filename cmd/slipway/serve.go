@@ -117,7 +117,6 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 		Log:     log,
 		Audit:   audit.Open(filepath.Join(cfg.DataDir, "audit.log")),
 		Secrets: secrets.Open(filepath.Join(cfg.DataDir, "secrets")),
-		Group:   group,
 	}
 	srv := gitserver.NewServer(cfg, hostKey, engine, log)
 	engine.Connect = transport.Connector(srv.Config, transport.Options{Procs: group, SSH: opt})

@@ -8,17 +8,17 @@ type Procs interface {
 	Start(cmd *exec.Cmd) error
 }
 
-// Start starts cmd with p; a nil p starts it as it is.
-func Start(p Procs, cmd *exec.Cmd) error {
+// StartProc starts cmd with p; a nil p starts it as it is.
+func StartProc(p Procs, cmd *exec.Cmd) error {
 	if p == nil {
 		return cmd.Start()
 	}
 	return p.Start(cmd)
 }
 
-// Run is cmd.Run with cmd started by p.
-func Run(p Procs, cmd *exec.Cmd) error {
-	if err := Start(p, cmd); err != nil {
+// RunProc is cmd.Run with cmd started by p.
+func RunProc(p Procs, cmd *exec.Cmd) error {
+	if err := StartProc(p, cmd); err != nil {
 		return err
 	}
 	return cmd.Wait()

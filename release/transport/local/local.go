@@ -132,7 +132,7 @@ func (l *Host) linkCopy(ctx context.Context, base, partial string) bool {
 		return false
 	}
 	cmd := exec.CommandContext(ctx, "cp", "-al", "--", filepath.Join(l.releasesDir(), base), partial)
-	if err := host.Run(l.procs, cmd); err != nil {
+	if err := host.RunProc(l.procs, cmd); err != nil {
 		os.RemoveAll(partial)
 		return false
 	}
@@ -165,8 +165,10 @@ func adoptPartial(dir, partial string) error {
 
 func (l *Host) Switch(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
 	var res host.SwitchResult
-	if err := host.CheckName(rel); rel != "" && err != nil {
-		return res, err
+	if rel != "" {
+		if err := host.CheckName(rel); err != nil {
+			return res, err
+		}
 	}
 	prev, err := l.current()
 	if err != nil {
@@ -295,30 +297,29 @@ func (l *Host) Probe(ctx context.Context) (host.Probe, error) {
 	var p host.Probe
 	os.MkdirAll(l.path, 0o755)
 	p.Writable = unix.Access(l.path, unix.W_OK) == nil
-	var sfs unix.Statfs_t
-	if unix.Statfs(l.path, &sfs) == nil {
-		p.FreeBytes = int64(sfs.Bavail) * sfs.Bsize
-	}
+	p.FreeBytes = freeBytes(l.path)
 	p.Rsync, _ = exec.LookPath("rsync")
+	p.Current, _ = l.current() // not a Slipway release: none
+	p.Releases, _ = l.releases()
 	var err error
-	if p.Current, err = l.current(); err != nil {
-		p.Current = ""
-	}
-	if p.Releases, err = l.releases(); err != nil {
+	if p.UsedBytes, err = diskUsage(ctx, l.releasesDir()); err != nil {
 		return host.Probe{}, err
 	}
-	p.UsedBytes = diskUsage(ctx, l.releasesDir())
 	return p, nil
 }
 
 // diskUsage is what du -s says of dir, in bytes: the blocks its files
-// take, each hard-linked file counted once.
-func diskUsage(ctx context.Context, dir string) int64 {
+// take, each hard-linked file counted once. What cannot be read counts
+// for nothing; only the end of ctx stops it.
+func diskUsage(ctx context.Context, dir string) (int64, error) {
 	var used int64
 	seen := make(map[uint64]bool)
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || ctx.Err() != nil {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if err != nil {
+			return nil
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -330,15 +331,18 @@ func diskUsage(ctx context.Context, dir string) int64 {
 			return nil
 		}
 		if st.Nlink > 1 {
-			if seen[st.Ino] {
+			if seen[uint64(st.Ino)] {
 				return nil
 			}
-			seen[st.Ino] = true
+			seen[uint64(st.Ino)] = true
 		}
-		used += st.Blocks * 512
+		used += int64(st.Blocks) * 512
 		return nil
 	})
-	return used
+	if err != nil {
+		return 0, fmt.Errorf("measure %s: %w", dir, err)
+	}
+	return used, nil
 }
 
 // noSpace marks err with host.ErrNoSpace when the disk is full.

@@ -38,6 +38,7 @@ type Options struct {
 	BWLimit        int           // rsync --bwlimit in KiB/s; 0 for none
 	// Procs starts every ssh and rsync, so that a restart after a crash
 	// can stop them (release.ProcGroup); nil starts them as they are.
+	// transport.New sets it from transport.Options.Procs.
 	Procs host.Procs
 	// Pool keeps connections open between deploys (needs ControlDir);
 	// nil ends each host's connection when its deploy closes it.
@@ -147,8 +148,12 @@ func (s *Host) stream(ctx context.Context, stdin []byte, out io.Writer, script s
 	}
 	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = out, stderr
-	cmd.WaitDelay = 5 * time.Second
-	err := host.Run(s.opt.Procs, cmd)
+	// Over a shared connection the master writes the session's output to
+	// these pipes and closes them only after the ssh client has exited;
+	// with 100 sessions at once on a busy machine that took over 5 s.
+	// The bound is for a remote process that keeps the pipes open.
+	cmd.WaitDelay = 30 * time.Second
+	err := host.RunProc(s.opt.Procs, cmd)
 	stderr.Close()
 	if err != nil {
 		return s.explain(err, string(stderr.Tail()))
@@ -156,26 +161,47 @@ func (s *Host) stream(ctx context.Context, stdin []byte, out io.Writer, script s
 	return nil
 }
 
-// explain turns an ssh failure into a sentence that says what to do,
-// marked with the kind of failure it is (host.ErrHostKeyChanged, ...).
+// explain turns the failure of an ssh session into a sentence that says
+// what to do. ssh exits with 255 when it could not connect; a remote
+// command that exits with 255 itself says so first (commandExited255), so
+// that it is not taken for a connection failure.
 func (s *Host) explain(err error, stderr string) error {
 	msg := strings.TrimSpace(stderr)
 	var ee *exec.ExitError
-	sshFailed := errors.As(err, &ee) && ee.ExitCode() == 255
-	// rsync reports ssh's failure with its own status (12, mostly), but
-	// ssh's message is there.
-	sshFailed = sshFailed || strings.HasPrefix(msg, "ssh: ") || strings.Contains(msg, "\nssh: ") ||
-		strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
-		strings.Contains(msg, "Host key verification failed") || strings.Contains(msg, "Permission denied (publickey")
-	if !sshFailed {
-		if strings.Contains(msg, "No space left on device") {
-			err = host.Mark(host.ErrNoSpace, err)
-		}
-		if msg == "" {
-			return err
-		}
-		return fmt.Errorf("%w: %s", err, textclean.LastLine(msg))
+	if errors.As(err, &ee) && ee.ExitCode() == 255 && !strings.Contains(msg, commandExited255) {
+		return s.connectFailure(msg)
 	}
+	if strings.Contains(msg, "No space left on device") {
+		err = host.Mark(host.ErrNoSpace, err)
+	}
+	if msg == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, textclean.LastLine(msg))
+}
+
+// commandExited255 is what Run and Attach print on standard error when the
+// remote command itself exits with 255, ssh's own status for a failure to
+// connect.
+const commandExited255 = "slipway: the command exited with status 255"
+
+// explainRsync is explain for an upload: rsync reports ssh's failure with
+// a status of its own (12, mostly, or 255), but ssh's message is in its
+// standard error.
+func (s *Host) explainRsync(re *rsync.Error) error {
+	msg := strings.TrimSpace(re.Stderr)
+	var ee *exec.ExitError
+	if errors.As(re.Err, &ee) && ee.ExitCode() == 255 || strings.HasPrefix(msg, "ssh: ") || strings.Contains(msg, "\nssh: ") ||
+		strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
+		strings.Contains(msg, "Host key verification failed") || strings.Contains(msg, "Permission denied (") {
+		return s.connectFailure(msg)
+	}
+	return re
+}
+
+// connectFailure is the sentence for ssh's failure to connect, marked with
+// its kind (host.ErrHostKeyChanged, ...), from what ssh printed.
+func (s *Host) connectFailure(msg string) error {
 	switch {
 	case strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
 		return host.Mark(host.ErrHostKeyChanged, fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust --replace %s`; otherwise treat it as an attack", s.name, s.name))
@@ -200,12 +226,6 @@ func sshCause(stderr string) string {
 		}
 	}
 	return textclean.LastLine(stderr)
-}
-
-// isSSHFailure reports whether explain found that ssh itself failed.
-func isSSHFailure(err error) bool {
-	return errors.Is(err, host.ErrUnreachable) || errors.Is(err, host.ErrHostKeyChanged) ||
-		errors.Is(err, host.ErrHostKeyUnknown) || errors.Is(err, host.ErrLoginRefused)
 }
 
 // openScript prints current's target and the release directories, after
@@ -246,11 +266,11 @@ func (s *Host) Open(ctx context.Context) (host.Info, error) {
 // server with the arguments rsync appends, and renames the finished
 // upload into place. $1 is the deploy path, $2 the release. Nothing may
 // reach standard output but rsync's protocol; its own messages start with
-// "slipway: " so that rsyncCause picks them.
+// "slipway: " so that rsync.Cause picks them.
 //
 // With $3, the release to start from, the upload is proportional: the
 // partial directory is a hard-link copy of releases/$3 and rsync is sent
-// only the changed paths. The wrapper refuses it (see notProportional),
+// only the changed paths. The wrapper refuses it (see rsync.NotProportional),
 // before rsync starts, when it finds an interrupted upload or no $3.
 const uploadWrapper = `r="$1/releases" rel="$2" base="$3"
 shift 3
@@ -310,10 +330,8 @@ func (s *Host) upload(ctx context.Context, src, rel, linkDest string, changed []
 	if err != nil {
 		// When ssh could not connect, what it printed says why.
 		var re *rsync.Error
-		if errors.As(err, &re) {
-			if sshErr := s.explain(re.Err, re.Stderr); isSSHFailure(sshErr) {
-				return host.UploadStats{}, sshErr
-			}
+		if errors.As(err, &re) && !errors.Is(err, rsync.ErrNotProportional) && !errors.Is(err, host.ErrNoSpace) {
+			return host.UploadStats{}, s.explainRsync(re)
 		}
 		return host.UploadStats{}, err
 	}
@@ -371,8 +389,10 @@ done
 exit 0`
 
 func (s *Host) Switch(ctx context.Context, rel string, keep int) (host.SwitchResult, error) {
-	if err := host.CheckName(rel); rel != "" && err != nil {
-		return host.SwitchResult{}, err
+	if rel != "" {
+		if err := host.CheckName(rel); err != nil {
+			return host.SwitchResult{}, err
+		}
 	}
 	out, err := s.remote(ctx, switchScript, s.path, rel, strconv.Itoa(max(keep, 0)), randomID())
 	if err != nil {
@@ -422,7 +442,10 @@ func (s *Host) Run(ctx context.Context, rel, command string, env []string, out i
 	// out never fails (a pusher who went away must not stop the hook).
 	return s.stream(ctx, []byte(exportLines(env)), lifecycle.QuietWriter(out), `cd "$1" || exit 1
 eval "$(cat)"
-exec timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null`, dir, timeout, command)
+timeout -k 5 "$2" sh -c "$3" 2>&1 </dev/null
+rc=$?
+[ "$rc" -ne 255 ] || echo "`+commandExited255+`" >&2
+exit "$rc"`, dir, timeout, command)
 }
 
 // exportLines are the export statements that give a remote command env,
@@ -466,6 +489,7 @@ watcher=$!
 exec 3<&-
 wait "$pid"
 rc=$?
+[ "$rc" -ne 255 ] || echo "` + commandExited255 + `" >&2
 kill -s KILL -- -"$watcher" 2>/dev/null
 exit "$rc"`
 
@@ -502,7 +526,7 @@ func (s *Host) Attach(ctx context.Context, rel, command string, env []string, ou
 	cmd.Stdin = stdinR
 	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = lifecycle.QuietWriter(out), stderr
-	if err := host.Start(s.opt.Procs, cmd); err != nil {
+	if err := host.StartProc(s.opt.Procs, cmd); err != nil {
 		stdinW.Close()
 		return fmt.Errorf("attach: start ssh: %w", err)
 	}

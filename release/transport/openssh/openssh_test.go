@@ -140,3 +140,39 @@ func freePort(t *testing.T) string {
 	}
 	return strconv.Itoa(p)
 }
+
+// A remote command or script that fails is not a connection failure, even
+// when it exits with ssh's own 255 (a hook that runs ssh itself).
+func TestCommandFailuresAreNotConnectionFailures(t *testing.T) {
+	r := sshrig.StartT(t, 1)
+	ctx := context.Background()
+	dir := filepath.Join(r.Hosts[0].Root, "app")
+	h := rigHost(t, r, dir, Options{})
+	connection := []error{host.ErrUnreachable, host.ErrHostKeyChanged, host.ErrHostKeyUnknown, host.ErrLoginRefused}
+	src := t.TempDir()
+	hosttest.WriteTree(t, src, map[string]string{"a": "a"})
+	if _, err := h.Upload(ctx, src, "v1", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, upload := h.Upload(ctx, src, "v1", "", nil)
+	run := h.Run(ctx, "", "echo 'Permission denied (publickey).' >&2; exit 255", nil, nil)
+	attach := h.Attach(ctx, "", "exit 255", nil, nil)
+	for _, tc := range []struct {
+		name string
+		err  error
+		says string
+	}{
+		{"upload of a release that exists", upload, "releases/v1 already exists"},
+		{"run of a command that exits 255", run, "exit status 255"},
+		{"attach of a command that exits 255", attach, "exit status 255"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.says) {
+			t.Errorf("%s = %v, want it to say %q", tc.name, tc.err, tc.says)
+		}
+		for _, kind := range connection {
+			if errors.Is(tc.err, kind) {
+				t.Errorf("%s = %v, taken for %v", tc.name, tc.err, kind)
+			}
+		}
+	}
+}

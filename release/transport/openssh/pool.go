@@ -163,7 +163,7 @@ func (s *Host) control(op string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", append(s.sshArgs(), "-O", op, s.host)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	host.Run(s.opt.Procs, cmd)
+	host.RunProc(s.opt.Procs, cmd)
 }
 
 // knownLines returns the lines of the known_hosts file that name host, in

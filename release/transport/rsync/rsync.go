@@ -38,8 +38,13 @@ func Args(linkDest string) []string {
 	return args
 }
 
-// ProportionalArgs are the flags of a proportional upload; Run sends the
-// paths on standard input, each ended by a NUL.
+// ProportionalArgs are the flags of a proportional upload, into a
+// hard-link copy of the release the host runs; Run sends the changed
+// paths on standard input (--files-from), each ended by a NUL. rsync
+// writes every listed file to a new inode (--ignore-times, never
+// --inplace), so no file shared with the running release is changed, not
+// even its mode; paths the new tree lacks are deleted
+// (--delete-missing-args), a directory a file replaces with it (--force).
 func ProportionalArgs() []string {
 	return []string{"-a", "--ignore-times", "--from0", "--files-from=-", "--delete-missing-args", "--force", "--stats"}
 }
@@ -54,7 +59,7 @@ func Run(ctx context.Context, procs host.Procs, args, paths []string) ([]byte, e
 	cmd.WaitDelay = 5 * time.Second // its ssh child must not hold the pipes
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := host.Run(procs, cmd); err != nil {
+	if err := host.RunProc(procs, cmd); err != nil {
 		re := &Error{Err: err, Stderr: strings.TrimSpace(stderr.String())}
 		switch {
 		case strings.HasPrefix(Cause(re.Stderr), NotProportional):

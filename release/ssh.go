@@ -149,7 +149,11 @@ func (s *SSH) stream(ctx context.Context, stdin []byte, out io.Writer, script st
 	}
 	stderr := lifecycle.NewOutput(nil, nil)
 	cmd.Stdout, cmd.Stderr = out, stderr
-	cmd.WaitDelay = 5 * time.Second
+	// Over a shared connection the master writes the session's output to
+	// these pipes and closes them only after the ssh client has exited;
+	// with 100 sessions at once on a busy machine that took over 5 s.
+	// The bound is for a remote process that keeps the pipes open.
+	cmd.WaitDelay = 30 * time.Second
 	err := s.opt.Group.run(cmd)
 	stderr.Close()
 	if err != nil {

@@ -31,7 +31,7 @@ import (
 // Stopping (ssh -O stop) lets the sessions of a running deploy finish;
 // the master ends after them.
 type Pool struct {
-	Max  int           // masters kept open; default 64
+	Max  int           // masters kept open; default 512: more than the largest environment, or a deploy in host order finds none warm
 	Idle time.Duration // how long an unused master stays; default 10m
 
 	mu      sync.Mutex
@@ -49,7 +49,7 @@ func NewPool(max int, idle time.Duration) *Pool { return &Pool{Max: max, Idle: i
 
 func (p *Pool) max() int {
 	if p.Max < 1 {
-		return 64
+		return 512
 	}
 	return p.Max
 }

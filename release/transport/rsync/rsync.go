@@ -56,7 +56,10 @@ func Run(ctx context.Context, procs host.Procs, args, paths []string) ([]byte, e
 	if len(paths) > 0 {
 		cmd.Stdin = strings.NewReader(strings.Join(paths, "\x00") + "\x00")
 	}
-	cmd.WaitDelay = 5 * time.Second // its ssh child must not hold the pipes
+	// Its ssh child must not hold the pipes for ever; over a shared
+	// connection the master closes them after ssh exits, which took over
+	// 5 s with 100 sessions at once on a busy machine (see openssh).
+	cmd.WaitDelay = 30 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := host.RunProc(procs, cmd); err != nil {

@@ -114,8 +114,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	// hosts in order, so with fewer masters than hosts the least recently
 	// used one is always the next to be needed, and every host pays a
 	// handshake (at 100 hosts and a bound of 64, all 100 did). A master
-	// is one idle ssh process, about 1.5 MB of its own memory.
+	// is one idle ssh process, about 1.5 MB of its own memory. Retain
+	// raises the bound to the number of hosts the configuration names.
 	opt.Pool = openssh.NewPool(512, 10*time.Minute)
+	opt.Pool.Retain(cfg)
 	defer opt.Pool.Close()
 	engine := &release.Engine{
 		DataDir: cfg.DataDir,

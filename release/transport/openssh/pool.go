@@ -31,11 +31,12 @@ import (
 // Stopping (ssh -O stop) lets the sessions of a running deploy finish;
 // the master ends after them.
 type Pool struct {
-	Max  int           // masters kept open; default 512: more than the largest environment, or a deploy in host order finds none warm
+	Max  int           // masters kept open, at least as many as Retain found hosts; default 512
 	Idle time.Duration // how long an unused master stays; default 10m
 
-	mu      sync.Mutex
-	entries []*warm // least recently used first
+	mu         sync.Mutex
+	entries    []*warm // least recently used first
+	configured int     // remote hosts the configuration in force names (Retain)
 }
 
 type warm struct {
@@ -47,11 +48,15 @@ type warm struct {
 // NewPool returns a pool of at most max masters, each kept idle for idle.
 func NewPool(max int, idle time.Duration) *Pool { return &Pool{Max: max, Idle: idle} }
 
+// max is the bound: Max, but never fewer than the hosts the configuration
+// names, since a deploy that uses more hosts than the pool keeps finds
+// none of them warm.
 func (p *Pool) max() int {
-	if p.Max < 1 {
-		return 512
+	m := p.Max
+	if m < 1 {
+		m = 512
 	}
-	return p.Max
+	return max(m, p.configured)
 }
 
 func (p *Pool) idle() time.Duration {
@@ -108,6 +113,7 @@ func (p *Pool) Retain(cfg *config.Config) {
 	}
 	var stop []*Host
 	p.mu.Lock()
+	p.configured = len(keep)
 	p.entries = slices.DeleteFunc(p.entries, func(w *warm) bool {
 		if keep[w.key] {
 			return false

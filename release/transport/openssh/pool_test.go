@@ -149,3 +149,32 @@ func TestPoolDistrustsConnectionsItDidNotOpen(t *testing.T) {
 		t.Errorf("second use through the new pool: %d logins, want none (warm)", n)
 	}
 }
+
+// The bound is never below the number of hosts the configuration names:
+// a deploy to all of them finds every one warm the next time.
+func TestPoolKeepsEveryConfiguredHost(t *testing.T) {
+	f := newPoolRig(t, 3)
+	pool := NewPool(1, 10*time.Minute)
+	t.Cleanup(pool.Close)
+	pool.Retain(f.cfg)
+	opt := Options{KeyFile: f.rig.ClientKey, KnownHosts: f.rig.KnownHosts, ControlDir: sshrig.ControlDir(t), Pool: pool}
+	logins := func() int {
+		n := 0
+		for _, h := range f.rig.Hosts {
+			before := h.Logins()
+			s := New(f.cfg.Host(h.Name), filepath.Join(h.Root, "srv"), opt)
+			if _, err := s.Open(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			n += h.Logins() - before
+		}
+		return n
+	}
+	if n := logins(); n != 3 {
+		t.Fatalf("first use of 3 hosts: %d logins, want 3", n)
+	}
+	if n := logins(); n != 0 {
+		t.Errorf("second use of 3 hosts with Max 1: %d logins, want none (the configuration names 3)", n)
+	}
+}

@@ -193,11 +193,16 @@ func (s *Host) explainRsync(re *rsync.Error) error {
 	var ee *exec.ExitError
 	if errors.As(re.Err, &ee) && ee.ExitCode() == 255 || strings.HasPrefix(msg, "ssh: ") || strings.Contains(msg, "\nssh: ") ||
 		strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
-		strings.Contains(msg, "Host key verification failed") || strings.Contains(msg, "Permission denied (") {
+		strings.Contains(msg, "Host key verification failed") || loginRefused.MatchString(msg) {
 		return s.connectFailure(msg)
 	}
 	return re
 }
+
+// loginRefused is ssh's "Permission denied (publickey,password)." with
+// the methods it tried, unlike a file the remote rsync may not write:
+// "Permission denied (13)".
+var loginRefused = regexp.MustCompile(`Permission denied \([a-z-]+(,[a-z-]+)*\)`)
 
 // connectFailure is the sentence for ssh's failure to connect, marked with
 // its kind (host.ErrHostKeyChanged, ...), from what ssh printed.
@@ -207,7 +212,7 @@ func (s *Host) connectFailure(msg string) error {
 		return host.Mark(host.ErrHostKeyChanged, fmt.Errorf("the SSH host key of %s changed since it was trusted: if the host was reinstalled, run `slipway trust --replace %s`; otherwise treat it as an attack", s.name, s.name))
 	case strings.Contains(msg, "Host key verification failed"), strings.Contains(msg, "host key is known"):
 		return host.Mark(host.ErrHostKeyUnknown, fmt.Errorf("the SSH host key of %s is not trusted yet: run `slipway trust %s` once (ssh: %s)", s.name, s.name, textclean.FirstLine(msg)))
-	case strings.Contains(msg, "Permission denied"): // "(publickey,password)" or another list
+	case loginRefused.MatchString(msg):
 		return host.Mark(host.ErrLoginRefused, fmt.Errorf("%s refused Slipway's SSH key: add the line `slipway pubkey` prints to the deploy user's ~/.ssh/authorized_keys there", s.name))
 	case msg == "":
 		return host.Mark(host.ErrUnreachable, fmt.Errorf("cannot reach %s: ssh exited with status 255", s.name))

@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/internal/sshrig"
 	"github.com/slipwayhq/slipway/release/host"
 	"github.com/slipwayhq/slipway/release/host/hosttest"
+	"github.com/slipwayhq/slipway/release/transport/rsync"
 )
 
 // rigHost is the first host of r as a Host deploying under dir, with a
@@ -172,6 +173,29 @@ func TestCommandFailuresAreNotConnectionFailures(t *testing.T) {
 		for _, kind := range connection {
 			if errors.Is(tc.err, kind) {
 				t.Errorf("%s = %v, taken for %v", tc.name, tc.err, kind)
+			}
+		}
+	}
+}
+
+// What rsync's standard error says decides whether an upload failed to
+// connect; a remote file error is not a refused login.
+func TestExplainRsync(t *testing.T) {
+	h := New(&config.Host{Name: "web-1", Address: "web-1"}, "/srv/app", Options{})
+	for _, tc := range []struct {
+		stderr string
+		kind   error // nil: not a connection failure
+	}{
+		{"deploy@web-1: Permission denied (publickey,password).\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]", host.ErrLoginRefused},
+		{"ssh: connect to host web-1 port 22: Connection refused\r\nrsync: connection unexpectedly closed", host.ErrUnreachable},
+		{"Host key verification failed.\r\nrsync: connection unexpectedly closed", host.ErrHostKeyUnknown},
+		{`rsync: [Receiver] mkdir "/srv/app/releases/.v2.partial" failed: Permission denied (13)` + "\nrsync error: error in file IO (code 11)", nil},
+		{"slipway: releases/v2 already exists\nrsync: connection unexpectedly closed", nil},
+	} {
+		err := h.explainRsync(&rsync.Error{Err: errors.New("exit status 12"), Stderr: tc.stderr})
+		for _, kind := range []error{host.ErrLoginRefused, host.ErrUnreachable, host.ErrHostKeyUnknown, host.ErrHostKeyChanged} {
+			if errors.Is(err, kind) != (kind == tc.kind) {
+				t.Errorf("explainRsync(%q) = %v; want kind %v", tc.stderr, err, tc.kind)
 			}
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slipwayhq/slipway/internal/proctest"
 )
 
 func requireShell(t testing.TB) {
@@ -331,20 +333,10 @@ func waitFile(t testing.TB, path string) {
 // A zombie counts as dead: its reaper (often init) may be slow or absent.
 func waitGone(pid int) bool {
 	for range 500 {
-		if processGone(pid) {
+		if !proctest.Running(pid) {
 			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
-}
-
-func processGone(pid int) bool {
-	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		// pid (comm) state ...: comm may contain spaces, so read after ")".
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-			return b[i+2] == 'Z' || b[i+2] == 'X'
-		}
-	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

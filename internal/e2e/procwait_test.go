@@ -3,16 +3,15 @@
 package e2e
 
 import (
-	"errors"
 	"flag"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/slipwayhq/slipway/internal/proctest"
 )
 
 // waitGoneTimeout bounds wait-gone; it only ends a broken run.
@@ -46,28 +45,11 @@ func cmdWaitGone(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("wait-gone: %s holds %q, not a process id", fs.Arg(0), data)
 	}
 	giveUp := time.Now().Add(*timeout)
-	for processRunning(pid) {
+	for proctest.Running(pid) {
 		if time.Now().After(giveUp) {
 			cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 			ts.Fatalf("wait-gone: process %d (%s) still runs after %v", pid, strings.ReplaceAll(string(cmdline), "\x00", " "), *timeout)
 		}
 		time.Sleep(pollInterval)
 	}
-}
-
-// processRunning reports whether pid exists and is not a zombie.
-func processRunning(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) S ...: the state follows the last ')'.
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
 }

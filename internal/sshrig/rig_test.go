@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slipwayhq/slipway/internal/proctest"
 	"github.com/slipwayhq/slipway/internal/shell"
 )
 
@@ -29,15 +29,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// processGone reports whether pid has exited (it may linger as a zombie until
-// its new parent reaps it).
-func processGone(pid int) bool {
-	if p, ok := readStat(pid); ok {
-		return p.state == 'Z' || p.state == 'X' || p.state == 'x'
-	}
-	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
 // realSSH runs the ssh binary the way a user would, with the rig's config.
@@ -198,7 +189,7 @@ func TestRig(t *testing.T) {
 			_ = session.Process.Kill()
 			t.Fatal("the ssh session survived Kill")
 		}
-		waitFor(t, "the remote command to die", func() bool { return processGone(remotePID) })
+		waitFor(t, "the remote command to die", func() bool { return !proctest.Running(remotePID) })
 
 		if out, err := r.SSH(ctx, "web-1", "true"); err == nil {
 			t.Fatalf("ssh to a killed host succeeded: %q", out)

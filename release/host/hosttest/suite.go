@@ -22,10 +22,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slipwayhq/slipway/internal/proctest"
 	"github.com/slipwayhq/slipway/lifecycle"
 	"github.com/slipwayhq/slipway/release/host"
 )
@@ -443,7 +443,7 @@ func attach(t *testing.T, newHost Factory) {
 	}
 	for _, f := range strings.Fields(string(data)) {
 		pid, _ := strconv.Atoi(f)
-		waitFor(t, func() bool { return !running(pid) })
+		waitFor(t, func() bool { return !proctest.Running(pid) })
 	}
 }
 
@@ -564,20 +564,6 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// running reports whether pid exists and is not a zombie.
-func running(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || len(s) < i+3 || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
 
 type lockedBuffer struct {

@@ -636,20 +636,29 @@ func (f *fleet) baseline(commit, rel, prev string) (time.Duration, []rsyncStats)
 // timeScript runs sh with args and returns how long it took.
 func (f *fleet) timeScript(args []string) time.Duration {
 	f.b.Helper()
+	dur, _ := f.timeCommand(filepath.Base(args[0]), f.dir, f.env, "sh", args...)
+	return dur
+}
+
+// timeCommand runs name with args in dir and returns how long it took and
+// what it printed; a failure ends the benchmark with its output, labelled
+// what.
+func (f *fleet) timeCommand(what, dir string, env []string, name string, args ...string) (time.Duration, string) {
+	f.b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", args...)
-	cmd.Dir = f.dir
-	cmd.Env = f.env
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
 	dur := time.Since(start)
 	if err != nil {
-		f.b.Fatalf("%s: %v\n%s", filepath.Base(args[0]), err, out.String())
+		f.b.Fatalf("%s: %v\n%s", what, err, out.String())
 	}
-	return dur
+	return dur, out.String()
 }
 
 func parseRsyncStats(data []byte) rsyncStats {

@@ -3,8 +3,6 @@
 package bench
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -103,26 +101,14 @@ func (f *fleet) capRun(task string) time.Duration {
 	f.b.Helper()
 	c := f.cap
 	f.git("push", "-q", "--force", c.repo, envName)
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "cap", "production", task)
-	cmd.Dir = c.dir
-	cmd.Env = c.env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	dur := time.Since(start)
-	if err != nil {
-		f.b.Fatalf("cap production %s: %v\n%s", task, err, out.String())
-	}
+	dur, out := f.timeCommand("cap production "+task, c.dir, c.env, "cap", "production", task)
 	// Every host must point at the same release directory: Capistrano
 	// names it once per run.
 	var target string
 	for i, h := range f.rig.Hosts {
 		t, err := os.Readlink(filepath.Join(capPath(h), "current"))
 		if err != nil {
-			f.b.Fatalf("cap production %s: %s: %v\n%s", task, h.Name, err, out.String())
+			f.b.Fatalf("cap production %s: %s: %v\n%s", task, h.Name, err, out)
 		}
 		rel := filepath.Base(t)
 		if i == 0 {
